@@ -1,0 +1,190 @@
+"""Brillouin-zone sums of the GME integrand: the per-chunk kernels and the k loop driver.
+
+K_ij(E_F) = (1/V_cell) sum_k w_k sum_groups (-f'(E_g - E_F)) (dE_g/dk_i) m_g,j       [Ampere]
+
+with w_k the fraction of the Brillouin zone of each point (sum w_k = 1 over the whole BZ) and
+m in J/T; alpha0 = (e/hbar) K (PHYSICS.md section 1 and 3; docs/theory.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import moments as mom
+from .bands import Interpolator
+from .io.errors import GMEInputError
+from .model import TBModel
+from .smearing import Smearing
+from .units import ORB_MOMENT_SI, SPIN_MOMENT_SI, angstrom
+
+DEGENERACY_MODES = ("group", "skip")
+MOMENT_ENERGY = ("band", "fermi")
+
+
+@dataclass(frozen=True)
+class GMESettings:
+    """Options of the Fermi-surface sum.
+
+    fermi_energies : float (nE,), eV.
+    smearing : Smearing (temperature or numerical broadening).
+    degen_thresh : eV; bands closer than this are one degenerate group.
+    degeneracy : "group" (sum the group: gauge invariant, default) or "skip" (leave degenerate
+        bands out, as postw90's gyrotropic module does).
+    moment_energy : "band" (m with H - E_n: ZMS Eq. 10, default) or "fermi" (H - E_F, as
+        WannierBerri's GME_orb_FermiSurf); identical on the Fermi surface.
+    g_s : spin g-factor.
+    external : use the A, B, C terms of the orbital moment when the model has them.
+    spin : include the spin moment when the model has it.
+    """
+
+    fermi_energies: tuple = (0.0,)
+    smearing: Smearing = field(default_factory=Smearing)
+    degen_thresh: float = 1e-4
+    degeneracy: str = "group"
+    moment_energy: str = "band"
+    g_s: float = 2.0
+    external: bool = True
+    spin: bool = True
+
+    def __post_init__(self):
+        ef = np.atleast_1d(np.asarray(self.fermi_energies, dtype=float))
+        if ef.ndim != 1 or ef.size == 0 or not np.all(np.isfinite(ef)):
+            raise GMEInputError("fermi_energies must be a non-empty list of numbers (eV)")
+        object.__setattr__(self, "fermi_energies", tuple(float(x) for x in ef))
+        if self.degeneracy not in DEGENERACY_MODES:
+            raise GMEInputError(f"unknown degeneracy mode '{self.degeneracy}' (choose from {DEGENERACY_MODES})")
+        if self.moment_energy not in MOMENT_ENERGY:
+            raise GMEInputError(f"unknown moment_energy '{self.moment_energy}' (choose from {MOMENT_ENERGY})")
+        if not (self.degen_thresh >= 0):
+            raise GMEInputError("degen_thresh must be >= 0")
+
+    @property
+    def EF(self) -> np.ndarray:
+        return np.array(self.fermi_energies)
+
+    def fingerprint(self) -> dict:
+        s = self.smearing
+        return {"fermi_energies": list(self.fermi_energies), "smearing": [s.kind, s.width, s.order, s.max_arg],
+                "degen_thresh": self.degen_thresh, "degeneracy": self.degeneracy,
+                "moment_energy": self.moment_energy, "g_s": self.g_s, "external": self.external,
+                "spin": self.spin}
+
+
+def _group_data(interp: Interpolator, k_red: np.ndarray, st: GMESettings) -> dict:
+    """Per-group energies, velocities and moment parts at a chunk of k-points."""
+    ch = interp.evaluate(k_red)
+    labels = mom.degenerate_groups(ch.E, st.degen_thresh)
+    D = mom.rotation_D(ch.V, ch.E, labels)
+    first = mom.group_first_mask(labels)
+    if st.degeneracy == "skip":
+        size = mom.group_sum(np.ones(labels.shape), labels)
+        first = first & (size < 1.5)
+    Gc, Phi = mom.orbital_parts(ch, D, external=interp.external)
+    out = {
+        "E": mom.group_mean(ch.E[:, None, :], labels)[:, 0],
+        "v": mom.group_mean(mom.velocity(ch), labels),
+        "Gc": mom.group_sum(Gc, labels),
+        "Phi": mom.group_sum(Phi, labels),
+        "EPhi": mom.group_sum(ch.E[:, None, :] * Phi, labels),
+        "mask": first,
+    }
+    if interp.spin:
+        out["sigma"] = mom.group_sum(mom.spin_sigma(ch), labels)
+    return out
+
+
+def fermi_surface_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.ndarray,
+                        st: GMESettings) -> dict:
+    """Raw Fermi-surface sums of one chunk (internal units, before 1/V and unit factors).
+
+    Returns dict of float arrays: ``orb`` (nE, 3, 3) sum w (-f') v_i G_j [eV A^3],
+    ``spin`` (nE, 3, 3) sum w (-f') v_i sigma_j [A], ``dos`` (nE,) sum w (-f') [1/eV].
+    """
+    g = _group_data(interp, k_red, st)
+    EF = st.EF
+    delta = st.smearing.delta(g["E"][:, :, None] - EF[None, None, :])  # (nk, nw, nE)
+    delta = delta * (g["mask"] * np.asarray(weights)[:, None])[:, :, None]
+    v = g["v"]
+    if st.moment_energy == "band":
+        orb = np.einsum("kne,kin,kjn->eij", delta, v, g["Gc"] - g["EPhi"], optimize=True)
+    else:
+        orb = (np.einsum("kne,kin,kjn->eij", delta, v, g["Gc"], optimize=True)
+               - EF[:, None, None] * np.einsum("kne,kin,kjn->eij", delta, v, g["Phi"], optimize=True))
+    out = {"orb": orb, "dos": delta.sum(axis=(0, 1))}
+    if "sigma" in g:
+        out["spin"] = np.einsum("kne,kin,kjn->eij", delta, v, g["sigma"], optimize=True)
+    return out
+
+
+def fermi_sea_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.ndarray, st: GMESettings,
+                    dk: float = 1e-4) -> dict:
+    """Fermi-sea form sum w f(E_n) d m_n,j / dk_i by central differences (cross-check only).
+
+    Band-resolved derivatives need bands that do not cross within +-dk (1/Angstrom): use on
+    models whose bands are non-degenerate along the mesh. Returns ``orb`` and ``spin`` as in
+    :func:`fermi_surface_chunk` (same units: the derivative carries the 1/Angstrom of v).
+    """
+    if st.moment_energy != "band":
+        raise GMEInputError("the Fermi-sea cross-check uses the moment at the band energy")
+    st0 = replace(st, degeneracy="group")
+    g0 = _group_data(interp, k_red, st0)
+    EF = st.EF
+    occ = st.smearing.occupation(g0["E"][:, :, None] - EF[None, None, :]) * np.asarray(weights)[:, None, None]
+    inv_b = np.linalg.inv(interp.recip)  # Cartesian -> reduced: k_red = k_cart @ inv(recip)
+    dm_orb = np.zeros(g0["Gc"].shape + (3,))
+    dm_spin = np.zeros(g0["Gc"].shape + (3,)) if interp.spin else None
+    for i in range(3):
+        shift = dk * inv_b[i]
+        gp = _group_data(interp, k_red + shift, st0)
+        gm = _group_data(interp, k_red - shift, st0)
+        dm_orb[..., i] = ((gp["Gc"] - gp["EPhi"]) - (gm["Gc"] - gm["EPhi"])) / (2 * dk)
+        if interp.spin:
+            dm_spin[..., i] = (gp["sigma"] - gm["sigma"]) / (2 * dk)
+    out = {"orb": np.einsum("kne,kjni->eij", occ, dm_orb, optimize=True), "dos": occ.sum(axis=(0, 1))}
+    if interp.spin:
+        out["spin"] = np.einsum("kne,kjni->eij", occ, dm_spin, optimize=True)
+    return out
+
+
+def to_ampere(raw: dict, model: TBModel, st: GMESettings) -> dict:
+    """Convert raw sums into the K tensor in Ampere: keys orbital, spin, total (nE, 3, 3)."""
+    norm = 1.0 / (model.cell_volume * angstrom**2)
+    K = {"orbital": raw["orb"] * ORB_MOMENT_SI * norm}
+    if "spin" in raw:
+        K["spin"] = raw["spin"] * (0.5 * st.g_s) * SPIN_MOMENT_SI * norm
+    else:
+        K["spin"] = np.zeros_like(K["orbital"])
+    K["total"] = K["orbital"] + K["spin"]
+    return K
+
+
+def sum_over_kpoints(model: TBModel, k_red: np.ndarray, weights: np.ndarray, st: GMESettings, *,
+                     comm=None, chunk_size: int = 200, kernel: str = "surface", checkpoint=None,
+                     progress=None, interp: Optional[Interpolator] = None) -> dict:
+    """The k loop: distribute chunks of (k_red, weights) over ranks and reduce once per tensor.
+
+    Returns the raw sums (see :func:`fermi_surface_chunk`), identical on every rank.
+    """
+    from .parallel import chunked_sum, get_comm
+
+    if comm is None:
+        comm = get_comm("serial")
+    k_red = np.asarray(k_red, dtype=float).reshape(-1, 3)
+    weights = np.asarray(weights, dtype=float).reshape(-1)
+    if len(k_red) != len(weights):
+        raise ValueError("k_red and weights must have the same length")
+    if interp is None:
+        interp = Interpolator(model, external=st.external, spin=st.spin)
+    fn: Callable = fermi_surface_chunk if kernel == "surface" else fermi_sea_chunk
+    n_chunks = max(1, -(-len(k_red) // chunk_size))
+    bounds = np.linspace(0, len(k_red), n_chunks + 1).astype(int)
+
+    def compute_chunk(c: int) -> dict:
+        sl = slice(bounds[c], bounds[c + 1])
+        return fn(interp, k_red[sl], weights[sl], st)
+
+    return chunked_sum(n_chunks, compute_chunk, comm, checkpoint=checkpoint, progress=progress,
+                       items_per_chunk=list(np.diff(bounds)))

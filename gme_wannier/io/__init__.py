@@ -1,0 +1,1 @@
+"""File formats only (Wannier90 files, structures, result writers): no physics."""

@@ -1,0 +1,262 @@
+"""Readers and writers of Wannier90's formatted real-space files.
+
+``SEED_hr.dat``, ``SEED_tb.dat``, ``SEED_wsvec.dat``, ``SEED_centres.xyz`` (optionally gzipped).
+Plain data in, plain data out; the Wigner-Seitz expansion (``apply_wsvec``) is index
+book-keeping, no physics.
+
+WannierBerri has line-by-line readers of ``_hr.dat``/``_tb.dat`` without ``_wsvec.dat``
+support or error reporting; these numpy readers parse the numbers in one pass (SrSi2's 20 MB
+``_tb.dat.gz`` in a few seconds, see docs/performance.md) and name the file and the problem
+when something is wrong.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from dataclasses import dataclass
+from typing import IO, Optional, Union
+
+import numpy as np
+
+from .errors import InputFileError
+
+PathOrStream = Union[str, os.PathLike, IO[str]]
+
+
+def _read_text(source: PathOrStream, path: Optional[str] = None) -> tuple[str, str]:
+    if isinstance(source, (str, os.PathLike)):
+        path = str(source)
+        try:
+            if path.endswith(".gz"):
+                with gzip.open(path, "rt") as f:
+                    return f.read(), path
+            with open(path, "r") as f:
+                return f.read(), path
+        except FileNotFoundError:
+            raise InputFileError(path, "file not found") from None
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            raise InputFileError(path, f"cannot be read ({exc})") from None
+    return source.read(), path or "<stream>"
+
+
+def _numbers(text: str, path: str, what: str) -> np.ndarray:
+    tokens = text.split()
+    try:
+        return np.array(tokens, dtype=float)
+    except ValueError:
+        bad = next(x for x in tokens if not _isfloat(x))
+        raise InputFileError(path, f"{what}: non-numeric entry '{bad}'") from None
+
+
+def _isfloat(x: str) -> bool:
+    try:
+        float(x)
+        return True
+    except ValueError:
+        return False
+
+
+def _header_ints(lines: list[str], start: int, path: str) -> tuple[int, int, np.ndarray, int]:
+    """num_wann, nrpts, ndegen and the index of the first line after ndegen."""
+    try:
+        num_wann = int(lines[start].split()[0])
+        nrpts = int(lines[start + 1].split()[0])
+    except (IndexError, ValueError):
+        raise InputFileError(path, "truncated or malformed header (expected num_wann and nrpts)") from None
+    if num_wann <= 0 or nrpts <= 0:
+        raise InputFileError(path, f"num_wann={num_wann} and nrpts={nrpts} must be positive")
+    ndeg: list[int] = []
+    i = start + 2
+    while len(ndeg) < nrpts:
+        if i >= len(lines):
+            raise InputFileError(path, "truncated in the list of Wigner-Seitz degeneracies")
+        try:
+            ndeg += [int(x) for x in lines[i].split()]
+        except ValueError:
+            raise InputFileError(path, f"line {i + 1}: expected integer degeneracies") from None
+        i += 1
+    if len(ndeg) != nrpts:
+        raise InputFileError(path, f"expected {nrpts} degeneracies, found {len(ndeg)}")
+    ndegen = np.array(ndeg, dtype=int)
+    if np.any(ndegen <= 0):
+        raise InputFileError(path, "Wigner-Seitz degeneracies must be positive")
+    return num_wann, nrpts, ndegen, i
+
+
+@dataclass
+class RealSpaceData:
+    """Matrices as in the file (convention II), already divided by the degeneracies.
+
+    iRvec : int (nR, 3); H_R : complex (nR, nw, nw) eV; r_R : complex (nR, nw, nw, 3)
+    Angstrom or None; real_lattice : (3, 3) Angstrom or None (hr.dat has none).
+    """
+
+    path: str
+    iRvec: np.ndarray
+    H_R: np.ndarray
+    r_R: Optional[np.ndarray] = None
+    real_lattice: Optional[np.ndarray] = None
+
+    @property
+    def num_wann(self) -> int:
+        return self.H_R.shape[1]
+
+
+def read_hr(source: PathOrStream, path: Optional[str] = None) -> RealSpaceData:
+    """Read ``SEED_hr.dat``."""
+    text, path = _read_text(source, path)
+    lines = text.split("\n")
+    num_wann, nrpts, ndegen, i0 = _header_ints(lines, 1, path)
+    nw2 = num_wann * num_wann
+    vals = _numbers("\n".join(lines[i0:]), path, "Hamiltonian block")
+    expected = nrpts * nw2 * 7
+    if vals.size != expected:
+        raise InputFileError(path, f"truncated or inconsistent: expected {nrpts}x{num_wann}^2 lines of 7 numbers "
+                                   f"({expected} numbers), found {vals.size}")
+    vals = vals.reshape(nrpts, num_wann, num_wann, 7)  # [R][n][m][...], m fastest
+    iRvec = vals[:, 0, 0, :3].astype(int)
+    if not np.all(vals[:, :, :, :3] == iRvec[:, None, None, :]):
+        raise InputFileError(path, "R vectors change inside one block: the file is corrupt")
+    m_idx, n_idx = vals[0, :, :, 3].astype(int), vals[0, :, :, 4].astype(int)
+    if not (np.all(m_idx == np.arange(1, num_wann + 1)[None, :]) and np.all(n_idx == np.arange(1, num_wann + 1)[:, None])):
+        raise InputFileError(path, "orbital indices are not in Wannier90 order")
+    H = (vals[..., 5] + 1j * vals[..., 6]).transpose(0, 2, 1) / ndegen[:, None, None]
+    return RealSpaceData(path=path, iRvec=iRvec, H_R=H)
+
+
+def read_tb(source: PathOrStream, path: Optional[str] = None) -> RealSpaceData:
+    """Read ``SEED_tb.dat`` (lattice, H(R) and position matrices r(R))."""
+    text, path = _read_text(source, path)
+    lines = text.split("\n")
+    try:
+        lat = np.array([[float(x) for x in lines[k].split()[:3]] for k in (1, 2, 3)])
+    except (IndexError, ValueError):
+        raise InputFileError(path, "truncated or malformed lattice vectors (lines 2-4)") from None
+    if lat.shape != (3, 3):
+        raise InputFileError(path, "malformed lattice vectors (lines 2-4)")
+    num_wann, nrpts, ndegen, i0 = _header_ints(lines, 4, path)
+    nw2 = num_wann * num_wann
+    vals = _numbers("\n".join(lines[i0:]), path, "matrix blocks")
+    nH = nrpts * (3 + nw2 * 4)
+    nr = nrpts * (3 + nw2 * 8)
+    if vals.size not in (nH, nH + nr):
+        raise InputFileError(path, f"truncated or inconsistent: expected {nH + nr} numbers for "
+                                   f"num_wann={num_wann}, nrpts={nrpts}, found {vals.size}")
+    hb = vals[:nH].reshape(nrpts, 3 + nw2 * 4)
+    iRvec = hb[:, :3].astype(int)
+    h = hb[:, 3:].reshape(nrpts, num_wann, num_wann, 4)  # [R][n][m][m n re im]
+    H = (h[..., 2] + 1j * h[..., 3]).transpose(0, 2, 1) / ndegen[:, None, None]
+    r_R = None
+    if vals.size == nH + nr:
+        rb = vals[nH:].reshape(nrpts, 3 + nw2 * 8)
+        if not np.array_equal(rb[:, :3].astype(int), iRvec):
+            raise InputFileError(path, "R vectors of the position block differ from the Hamiltonian block")
+        r = rb[:, 3:].reshape(nrpts, num_wann, num_wann, 8)
+        r_R = (r[..., 2:8:2] + 1j * r[..., 3:8:2]).transpose(0, 2, 1, 3) / ndegen[:, None, None, None]
+    return RealSpaceData(path=path, iRvec=iRvec, H_R=H, r_R=r_R, real_lattice=lat)
+
+
+def read_wsvec(source: PathOrStream, num_wann: int, path: Optional[str] = None) -> Optional[dict]:
+    """Read ``SEED_wsvec.dat``.
+
+    Returns None if the file says ``use_ws_distance=.false.``, else a dict of flat arrays
+    (one row per shift): ``R`` int (E, 3), ``m``, ``n`` int (E,) 0-based, ``T`` int (E, 3)
+    shift in lattice units, ``ndeg`` int (E,) number of shifts of that (R, m, n).
+    """
+    text, path = _read_text(source, path)
+    first, _, rest = text.partition("\n")
+    if "use_ws_distance=.false." in first.replace(" ", "").lower():
+        return None
+    vals = _numbers(rest, path, "shift list").astype(int)
+    rows_R, rows_mn, rows_T, rows_nd = [], [], [], []
+    i, size = 0, vals.size
+    try:
+        while i < size:
+            nd = int(vals[i + 5])
+            if nd <= 0 or i + 6 + 3 * nd > size:
+                raise IndexError
+            rows_R.append((i, nd))
+            i += 6 + 3 * nd
+    except IndexError:
+        raise InputFileError(path, "truncated or malformed") from None
+    starts = np.array([r[0] for r in rows_R], dtype=int)
+    nds = np.array([r[1] for r in rows_R], dtype=int)
+    head = vals[starts[:, None] + np.arange(5)[None, :]]
+    rep = np.repeat(np.arange(len(starts)), nds)
+    offs = np.arange(rep.size) - np.repeat(np.cumsum(nds) - nds, nds)
+    tpos = starts[rep] + 6 + 3 * offs
+    T = vals[tpos[:, None] + np.arange(3)[None, :]]
+    m, n = head[rep, 3] - 1, head[rep, 4] - 1
+    if m.size and (m.min() < 0 or n.min() < 0 or m.max() >= num_wann or n.max() >= num_wann):
+        raise InputFileError(path, f"orbital indices exceed num_wann={num_wann}")
+    return {"R": head[rep, :3], "m": m, "n": n, "T": T, "ndeg": nds[rep]}
+
+
+def apply_wsvec(iRvec: np.ndarray, mats: list, wsvec: Optional[dict], path: str = "wsvec") -> tuple[np.ndarray, list]:
+    """Spread each matrix element X_mn(R) over R + T_i with weight 1/ndeg (MDRS, Wannier90's
+    ``use_ws_distance``). ``mats``: arrays (nR, nw, nw, ...). Returns the new R list and matrices."""
+    if wsvec is None:
+        return iRvec, mats
+    nw = mats[0].shape[1]
+    index = {tuple(R): i for i, R in enumerate(iRvec.tolist())}
+    try:
+        ir = np.array([index[tuple(R)] for R in wsvec["R"].tolist()], dtype=int)
+    except KeyError as exc:
+        raise InputFileError(path, f"R vector {exc.args[0]} is not in the Hamiltonian file") from None
+    covered = np.zeros((len(iRvec), nw, nw), dtype=bool)
+    covered[ir, wsvec["m"], wsvec["n"]] = True
+    # elements without an entry keep their R with weight 1
+    r0, m0, n0 = np.nonzero(~covered)
+    src_ir = np.concatenate([ir, r0])
+    src_m = np.concatenate([wsvec["m"], m0])
+    src_n = np.concatenate([wsvec["n"], n0])
+    newvec = np.concatenate([iRvec[ir] + wsvec["T"], iRvec[r0]])
+    weight = np.concatenate([1.0 / wsvec["ndeg"], np.ones(r0.size)])
+    iR_new, inv = np.unique(newvec, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    out = []
+    for X in mats:
+        Y = np.zeros((len(iR_new),) + X.shape[1:], dtype=complex)
+        vals = X[src_ir, src_m, src_n] * weight.reshape((-1,) + (1,) * (X.ndim - 3))
+        np.add.at(Y, (inv, src_m, src_n), vals)
+        out.append(Y)
+    return iR_new, out
+
+
+def read_centres(source: PathOrStream, num_wann: int, path: Optional[str] = None) -> np.ndarray:
+    """Wannier centres (Angstrom, Cartesian) from ``SEED_centres.xyz``: the first num_wann 'X' lines."""
+    text, path = _read_text(source, path)
+    rows = [ln.split() for ln in text.split("\n")[2:] if ln.strip().startswith("X")]
+    if len(rows) < num_wann:
+        raise InputFileError(path, f"expected {num_wann} Wannier centres ('X' lines), found {len(rows)}")
+    try:
+        return np.array([[float(x) for x in r[1:4]] for r in rows[:num_wann]])
+    except ValueError:
+        raise InputFileError(path, "malformed centre coordinates") from None
+
+
+def format_hr(H_R: np.ndarray, iRvec: np.ndarray, header: str = "written by gme_wannier") -> str:
+    """Text of a ``SEED_hr.dat`` with all degeneracies 1 (H_R in eV, shape (nR, nw, nw))."""
+    nR, nw, _ = H_R.shape
+    out = io.StringIO()
+    out.write(header.strip() + "\n")
+    out.write(f"{nw:12d}\n{nR:12d}\n")
+    for i in range(0, nR, 15):
+        out.write("".join(f"{1:5d}" for _ in range(min(15, nR - i))) + "\n")
+    for ir in range(nR):
+        R = iRvec[ir]
+        for n in range(nw):
+            for m in range(nw):
+                h = H_R[ir, m, n]
+                out.write(f"{R[0]:5d}{R[1]:5d}{R[2]:5d}{m + 1:5d}{n + 1:5d}{h.real:20.12f}{h.imag:20.12f}\n")
+    return out.getvalue()
+
+
+def format_centres(centres_cart: np.ndarray, symbols: list, positions_cart: np.ndarray) -> str:
+    """Text of a ``SEED_centres.xyz``."""
+    lines = [f"{len(centres_cart) + len(symbols)}", "Wannier centres, written by gme_wannier"]
+    lines += [f"X {c[0]:18.10f}{c[1]:18.10f}{c[2]:18.10f}" for c in centres_cart]
+    lines += [f"{s:2s}{p[0]:18.10f}{p[1]:18.10f}{p[2]:18.10f}" for s, p in zip(symbols, positions_cart)]
+    return "\n".join(lines) + "\n"

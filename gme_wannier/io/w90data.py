@@ -1,0 +1,248 @@
+"""Full Wannier90 data (.chk + .eig [+ .mmn, .uHu, .spn]) into real-space matrices.
+
+WannierBerri (``wannierberri.w90files`` and ``System_R.from_wannierdata``) does the reading and
+the q -> R transforms (with its MDRS Wigner-Seitz treatment and phase convention I). This
+module calls its readers one file at a time so that a failure names the file, and adds a
+reader for the formatted checkpoint ``SEED.chk.fmt`` (Wannier90's ``w90chk2chk.x -export``
+format), which WannierBerri does not read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import warnings
+from typing import Optional
+
+import numpy as np
+
+from .errors import InputFileError
+
+
+@contextlib.contextmanager
+def _quiet():
+    """WannierBerri prints banners and log lines: keep them off the user's terminal."""
+    buf = io.StringIO()
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            warnings.simplefilter("ignore")
+            yield buf
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _import_wb():
+    with _quiet():
+        import wannierberri  # noqa: F401
+        from wannierberri.system.system_R import System_R
+        from wannierberri.w90files import EIG, MMN, SPN, UHU, CheckPoint, WannierData
+        from wannierberri.w90files.bkvectors import BKVectors
+    return dict(System_R=System_R, EIG=EIG, MMN=MMN, SPN=SPN, UHU=UHU, CheckPoint=CheckPoint,
+                WannierData=WannierData, BKVectors=BKVectors)
+
+
+def read_chk_fmt(path: str, CheckPoint):
+    """Read a formatted checkpoint (``SEED.chk.fmt``) into WannierBerri's CheckPoint."""
+    try:
+        with open(path) as f:
+            header = f.readline()
+            tok = f.read().split()
+    except FileNotFoundError:
+        raise InputFileError(path, "file not found") from None
+    del header
+    pos = 0
+
+    def take(n, kind=float):
+        nonlocal pos
+        if pos + n > len(tok):
+            raise InputFileError(path, "truncated (ended before all checkpoint records were read)")
+        vals = tok[pos:pos + n]
+        pos += n
+        if kind is bool:
+            return np.array([v.strip(".").upper() in ("1", "T", "TRUE") for v in vals])
+        try:
+            return np.array([kind(v.replace("D", "E")) for v in vals])
+        except ValueError:
+            raise InputFileError(path, f"malformed number near token {pos}") from None
+
+    num_bands = int(take(1, int)[0])
+    nex = int(take(1, int)[0])
+    take(nex, int)
+    real_lattice = take(9).reshape((3, 3), order="F")
+    take(9)  # reciprocal lattice
+    num_kpts = int(take(1, int)[0])
+    mp_grid = take(3, int)
+    if num_kpts != int(np.prod(mp_grid)):
+        raise InputFileError(path, f"num_kpts={num_kpts} differs from the mesh {mp_grid.tolist()}")
+    kpt_red = take(3 * num_kpts).reshape(num_kpts, 3)
+    nntot = int(take(1, int)[0])
+    num_wann = int(take(1, int)[0])
+    pos += 1  # checkpoint string (one word, e.g. 'postwann')
+    have_dis = bool(take(1, bool)[0])
+
+    def cplx(n):
+        a = take(2 * n)
+        return a[0::2] + 1j * a[1::2]
+
+    if have_dis:
+        take(1)  # omega invariant
+        lwindow = take(num_kpts * num_bands, bool).reshape(num_kpts, num_bands)
+        ndimwin = take(num_kpts, int)
+        u_opt = cplx(num_kpts * num_wann * num_bands).reshape(num_kpts, num_wann, num_bands).swapaxes(1, 2)
+    u = cplx(num_kpts * num_wann * num_wann).reshape(num_kpts, num_wann, num_wann).swapaxes(1, 2)
+    cplx(num_kpts * nntot * num_wann * num_wann)  # m_matrix
+    centres = take(3 * num_wann).reshape(num_wann, 3)
+    spreads = take(num_wann)
+    if have_dis:
+        v = np.zeros((num_kpts, num_bands, num_wann), dtype=complex)
+        for ik in range(num_kpts):
+            nd = int(ndimwin[ik])
+            if lwindow[ik].sum() != nd:
+                raise InputFileError(path, f"k-point {ik + 1}: window size {lwindow[ik].sum()} != ndimwin {nd}")
+            v[ik, lwindow[ik], :] = u_opt[ik, :nd, :] @ u[ik]
+    else:
+        v = u
+    err = max(np.abs(v[ik].conj().T @ v[ik] - np.eye(num_wann)).max() for ik in range(num_kpts))
+    if err > 1e-6:
+        raise InputFileError(path, f"the gauge matrices are not unitary (error {err:.1e}): corrupt file")
+    return CheckPoint(real_lattice=real_lattice, v_matrix=v, wannier_centers_cart=centres,
+                      wannier_spreads=spreads, kpt_red=kpt_red, mp_grid=mp_grid)
+
+
+def _formatted_guess(path: str) -> bool:
+    """True if the file looks like text (formatted), False if binary."""
+    with open(path, "rb") as f:
+        chunk = f.read(256)
+    try:
+        chunk.decode("ascii")
+        return b"\x00" not in chunk
+    except UnicodeDecodeError:
+        return False
+
+
+def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
+                      use_mmn: bool = True) -> dict:
+    """Real-space matrices from SEED.chk(.fmt) + SEED.eig [+ .mmn, .uHu, .spn].
+
+    Returns dict with ``real_lattice``, ``iRvec``, ``H_R`` and when available ``A_R``, ``B_R``,
+    ``CC_R``, ``S_R``, ``centres_cart`` and ``files`` (list of paths read). Matrices are in
+    WannierBerri's convention I with its MDRS Wigner-Seitz folding.
+    """
+    wb = _import_wb()
+    files = []
+    chk_bin, chk_fmt = seed + ".chk", seed + ".chk.fmt"
+    with _quiet():
+        wd = wb["WannierData"]()
+        wd.seedname = seed
+        wd.formatted_list = []
+    if os.path.exists(chk_bin):
+        try:
+            with _quiet():
+                chk = wb["CheckPoint"].from_w90_file(seed)
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
+            raise InputFileError(chk_bin, f"truncated or unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+        files.append(chk_bin)
+    elif os.path.exists(chk_fmt):
+        with _quiet():
+            chk = read_chk_fmt(chk_fmt, wb["CheckPoint"])
+        files.append(chk_fmt)
+    else:
+        raise InputFileError(chk_bin, "file not found (nor SEED.chk.fmt)")
+    with _quiet():
+        wd.set_chk(val=chk)
+    num_wann, num_bands, nk = chk.num_wann, chk.num_bands, chk.num_kpts
+
+    eig_path = seed + ".eig"
+    if not os.path.exists(eig_path):
+        raise InputFileError(eig_path, "file not found (needed with the checkpoint)")
+    try:
+        data = np.loadtxt(eig_path)
+        if data.ndim != 2 or data.shape[1] != 3 or data.shape[0] != num_bands * nk:
+            raise ValueError(f"expected {num_bands}x{nk} lines 'band k energy' (from the .chk), "
+                             f"found {data.shape[0] if data.ndim == 2 else 0}")
+        with _quiet():
+            eig = wb["EIG"].from_w90_file(seed)
+    except Exception as exc:  # noqa: BLE001
+        raise InputFileError(eig_path, f"inconsistent or truncated: {exc}") from None
+    wd.set_file("eig", eig)
+    files.append(eig_path)
+
+    with _quiet():
+        bkvec = wb["BKVectors"].from_kpoints(recip_lattice=chk.recip_lattice, mp_grid=chk.mp_grid,
+                                             kpoints_red=chk.kpt_red)
+        wd.set_file("bkvec", bkvec)
+
+    have = {"mmn": False, "uhu": False, "spn": False}
+    mmn_path = seed + ".mmn"
+    if use_mmn and os.path.exists(mmn_path):
+        _check_header_ints(mmn_path, [num_bands, nk], "num_bands, num_kpts")
+        try:
+            with _quiet():
+                mmn = wb["MMN"].from_w90_file(seedname=seed, bkvec=bkvec, npar=1)
+        except Exception as exc:  # noqa: BLE001
+            raise InputFileError(mmn_path, f"truncated or unreadable ({type(exc).__name__}: {exc})") from None
+        wd.set_file("mmn", mmn)
+        files.append(mmn_path)
+        have["mmn"] = True
+        uhu_path = seed + ".uHu"
+        if use_uhu and os.path.exists(uhu_path):
+            fmt = _formatted_guess(uhu_path)
+            if fmt:
+                _check_header_ints(uhu_path, [num_bands, nk], "num_bands, num_kpts")
+            try:
+                with _quiet():
+                    uhu = wb["UHU"].from_w90_file(seedname=seed, formatted=fmt, bk_reorder=mmn.bk_reorder)
+            except Exception as exc:  # noqa: BLE001
+                raise InputFileError(uhu_path, f"truncated or unreadable ({type(exc).__name__}: {exc})") from None
+            wd.set_file("uhu", uhu)
+            files.append(uhu_path)
+            have["uhu"] = True
+    spn_path = seed + ".spn"
+    if use_spn and os.path.exists(spn_path):
+        fmt = _formatted_guess(spn_path)
+        if fmt:
+            _check_header_ints(spn_path, [num_bands, nk], "num_bands, num_kpts")
+        try:
+            with _quiet():
+                spn = wb["SPN"].from_w90_file(seedname=seed, formatted=fmt)
+        except Exception as exc:  # noqa: BLE001
+            raise InputFileError(spn_path, f"truncated or unreadable ({type(exc).__name__}: {exc})") from None
+        wd.set_file("spn", spn)
+        files.append(spn_path)
+        have["spn"] = True
+
+    try:
+        with _quiet():
+            system = wb["System_R"].from_wannierdata(wd, berry=have["mmn"], morb=have["uhu"],
+                                                     spin=have["spn"], symmetrize=False)
+    except Exception as exc:  # noqa: BLE001
+        raise InputFileError(seed + ".*", f"WannierBerri could not build the real-space matrices "
+                                          f"({type(exc).__name__}: {exc})") from None
+    out = dict(real_lattice=np.array(system.real_lattice), iRvec=np.array(system.rvec.iRvec),
+               H_R=np.array(system.get_R_mat("Ham")), centres_cart=np.array(system.wannier_centers_cart),
+               files=files, num_wann=num_wann)
+    if have["mmn"]:
+        out["A_R"] = np.array(system.get_R_mat("AA"))
+        out["B_R"] = np.array(system.get_R_mat("BB")) if have["uhu"] else None
+    if have["uhu"]:
+        out["CC_R"] = np.array(system.get_R_mat("CC"))
+    if have["spn"]:
+        out["S_R"] = np.array(system.get_R_mat("SS"))
+    return out
+
+
+def _check_header_ints(path: str, expected: list, what: str) -> None:
+    """Formatted .mmn/.uHu/.spn: the second line starts with num_bands, num_kpts."""
+    with open(path) as f:
+        f.readline()
+        line = f.readline().split()
+    try:
+        vals = [int(x) for x in line[:len(expected)]]
+    except ValueError:
+        raise InputFileError(path, f"second line should start with {what}") from None
+    if vals != list(expected):
+        raise InputFileError(path, f"header says {what} = {vals}, but the checkpoint has {expected} "
+                                   "(num_bands/num_kpts disagree between files)")

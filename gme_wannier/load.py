@@ -1,0 +1,215 @@
+"""Build a :class:`TBModel` from what a Wannier90 folder holds.
+
+Selection (``source="auto"``), most complete first:
+
+1. ``chk``: ``SEED.chk`` (or ``SEED.chk.fmt``) + ``SEED.eig`` [+ ``.mmn`` -> Berry connection A,
+   + ``.uHu`` -> B and C: full orbital moment; + ``.spn`` -> spin], read with WannierBerri.
+2. ``tb``: ``SEED_tb.dat`` (H and position matrices) [+ ``SEED_wsvec.dat``]: orbital moment at
+   the tight-binding level (internal terms + Berry-connection terms from r(R)); no spin.
+3. ``hr``: ``SEED_hr.dat`` [+ ``SEED_wsvec.dat``, ``SEED_centres.xyz``]: internal terms only.
+
+Gzipped ``_hr.dat.gz``/``_tb.dat.gz``/``_wsvec.dat.gz`` are read as well.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+
+from .io.errors import InputFileError
+from .io.tbfiles import apply_wsvec, read_centres, read_hr, read_tb, read_wsvec
+from .io.win import WinData, read_win
+from .model import TBModel
+
+SOURCES = ("auto", "chk", "tb", "hr")
+
+
+def _find(base: str) -> Optional[str]:
+    for p in (base, base + ".gz"):
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def available_files(seed: str) -> dict:
+    """Which Wannier90 files exist for this seed (path or None for each)."""
+    return {
+        "win": _find(seed + ".win"),
+        "chk": _find(seed + ".chk") or _find(seed + ".chk.fmt"),
+        "eig": _find(seed + ".eig"),
+        "mmn": _find(seed + ".mmn"),
+        "uHu": _find(seed + ".uHu"),
+        "spn": _find(seed + ".spn"),
+        "tb": _find(seed + "_tb.dat"),
+        "hr": _find(seed + "_hr.dat"),
+        "wsvec": _find(seed + "_wsvec.dat"),
+        "centres": _find(seed + "_centres.xyz"),
+    }
+
+
+def choose_source(files: dict) -> str:
+    """The most complete source the folder supports."""
+    if files["chk"] and files["eig"]:
+        return "chk"
+    if files["tb"]:
+        return "tb"
+    if files["hr"]:
+        return "hr"
+    return ""
+
+
+def _seed_from(path: str) -> str:
+    path = os.fspath(path)
+    for ext in (".win", ".chk", ".chk.fmt", ".eig", "_hr.dat", "_tb.dat", "_hr.dat.gz", "_tb.dat.gz"):
+        if path.endswith(ext):
+            return path[: -len(ext)]
+    return path
+
+
+def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn: bool = True,
+               win: Optional[str] = None) -> TBModel:
+    """Load a Wannier model from ``DIR/SEED`` (a seed path; a file of the set is accepted too).
+
+    Parameters
+    ----------
+    seed : str
+        ``DIR/SEED``.
+    source : {"auto", "chk", "tb", "hr"}
+        Which set of files to use (see the module docstring).
+    use_uhu, use_spn : bool
+        Read ``.uHu``/``.spn`` when present (chk source only).
+    win : str, optional
+        Path of the ``.win`` file if it is not ``SEED.win``.
+    """
+    if source not in SOURCES:
+        raise InputFileError(str(seed), f"unknown source '{source}' (choose from {', '.join(SOURCES)})")
+    seed = _seed_from(os.fspath(seed))
+    files = available_files(seed)
+    win_path = win or files["win"]
+    if win_path is None:
+        raise InputFileError(seed + ".win", "file not found: the .win file gives the structure")
+    windata = read_win(win_path)
+    if source == "auto":
+        source = choose_source(files)
+        if not source:
+            raise InputFileError(seed, "no Wannier90 model found: need SEED.chk + SEED.eig, SEED_tb.dat or SEED_hr.dat")
+    try:
+        atoms = windata.to_atoms()
+    except InputFileError:
+        atoms = None
+
+    if source == "chk":
+        model = _from_chk(seed, files, windata, atoms, use_uhu, use_spn)
+    elif source == "tb":
+        model = _from_tb(seed, files, windata, atoms)
+    else:
+        model = _from_hr(seed, files, windata, atoms)
+    herm = model.hermiticity_error()
+    if herm > 1e-6 * max(1.0, float(np.abs(model.H_R).max())):
+        raise InputFileError(seed, f"the Hamiltonian is not Hermitian (max |H(R) - H(-R)^+| = {herm:.2e} eV)")
+    return model
+
+
+def _check_num_wann(windata: WinData, nw: int, path: str) -> None:
+    nw_win = windata.num_wann
+    if nw_win is not None and nw_win != nw:
+        raise InputFileError(path, f"num_wann = {nw} disagrees with num_wann = {nw_win} in {windata.path}")
+
+
+def _check_lattice(windata: WinData, lattice: np.ndarray, path: str) -> None:
+    if windata.real_lattice is not None and np.abs(windata.real_lattice - lattice).max() > 1e-4:
+        raise InputFileError(path, f"lattice vectors differ from unit_cell_cart in {windata.path} "
+                                   "(different structure, or lengths in Bohr vs Angstrom?)")
+
+
+def _from_chk(seed, files, windata, atoms, use_uhu, use_spn) -> TBModel:
+    from .io.w90data import load_w90_matrices
+
+    d = load_w90_matrices(seed, use_uhu=use_uhu, use_spn=use_spn)
+    _check_num_wann(windata, d["num_wann"], d["files"][0])
+    _check_lattice(windata, d["real_lattice"], d["files"][0])
+    spin = d.get("S_R") is not None
+    full = d.get("CC_R") is not None
+    prov = {
+        "source": "chk",
+        "files": [windata.path] + d["files"],
+        "orbital_moment": "full (internal + external: A from .mmn, B and C from .uHu)" if full else (
+            "internal + Berry-connection terms (A from .mmn; no .uHu: B and C missing)"
+            if d.get("A_R") is not None else "internal (tight-binding) terms only"),
+        "spin_moment": "from .spn" if spin else "none",
+        "ws_distance": "WannierBerri MDRS (use_ws_distance=true equivalent)",
+    }
+    A = d.get("A_R") if full else None  # without B and C, A alone is not a consistent moment
+    return TBModel(real_lattice=d["real_lattice"], iRvec=d["iRvec"], H_R=d["H_R"],
+                   centres_cart=d["centres_cart"], A_R=A, B_R=d.get("B_R") if full else None,
+                   CC_R=d.get("CC_R"), S_R=d.get("S_R"), atoms=atoms, spinors=windata.spinors,
+                   name=os.path.basename(seed), provenance=prov)
+
+
+def _wsvec(files, nw):
+    if files["wsvec"]:
+        return read_wsvec(files["wsvec"], nw), files["wsvec"]
+    return None, None
+
+
+def _from_tb(seed, files, windata, atoms) -> TBModel:
+    if not files["tb"]:
+        raise InputFileError(seed + "_tb.dat", "file not found")
+    rs = read_tb(files["tb"])
+    nw = rs.num_wann
+    _check_num_wann(windata, nw, rs.path)
+    _check_lattice(windata, rs.real_lattice, rs.path)
+    used = [windata.path, rs.path]
+    iR0 = np.nonzero(np.all(rs.iRvec == 0, axis=1))[0]
+    if len(iR0) != 1:
+        raise InputFileError(rs.path, "R = 0 is missing from the R-vector list")
+    if rs.r_R is None:
+        raise InputFileError(rs.path, "no position-operator block: use the _hr.dat source instead")
+    centres = np.real(np.diagonal(rs.r_R[iR0[0]], axis1=0, axis2=1)).T.copy()
+    ws, wpath = _wsvec(files, nw)
+    iRvec, (H, r) = apply_wsvec(rs.iRvec, [rs.H_R, rs.r_R], ws, path=wpath or "")
+    if wpath:
+        used.append(wpath)
+    # convention II -> I: A(R=0) diagonal minus the centres
+    iR0 = np.nonzero(np.all(iRvec == 0, axis=1))[0][0]
+    A = r.copy()
+    A[iR0, np.arange(nw), np.arange(nw), :] -= centres
+    prov = {"source": "tb", "files": used,
+            "orbital_moment": "internal (tight-binding) terms only; the position matrices of _tb.dat "
+                              "are kept for diagnostics (B and C need .mmn/.uHu)",
+            "spin_moment": "none (no .spn with this source)",
+            "ws_distance": "from _wsvec.dat" if wpath else "none (no _wsvec.dat)"}
+    model = TBModel(real_lattice=rs.real_lattice, iRvec=iRvec, H_R=H, centres_cart=centres,
+                    atoms=atoms, spinors=windata.spinors, name=os.path.basename(seed), provenance=prov)
+    del A
+    return model
+
+
+def _from_hr(seed, files, windata, atoms) -> TBModel:
+    if not files["hr"]:
+        raise InputFileError(seed + "_hr.dat", "file not found")
+    rs = read_hr(files["hr"])
+    nw = rs.num_wann
+    _check_num_wann(windata, nw, rs.path)
+    if windata.real_lattice is None:
+        raise InputFileError(windata.path, "unit_cell_cart is needed with an _hr.dat file")
+    used = [windata.path, rs.path]
+    if files["centres"]:
+        centres = read_centres(files["centres"], nw)
+        used.append(files["centres"])
+        centres_note = "Wannier centres from _centres.xyz"
+    else:
+        centres = np.zeros((nw, 3))
+        centres_note = "no _centres.xyz: all Wannier functions placed at the cell origin"
+    ws, wpath = _wsvec(files, nw)
+    iRvec, (H,) = apply_wsvec(rs.iRvec, [rs.H_R], ws, path=wpath or "")
+    if wpath:
+        used.append(wpath)
+    prov = {"source": "hr", "files": used,
+            "orbital_moment": f"internal (tight-binding) terms only; {centres_note}",
+            "spin_moment": "none (no .spn with this source)",
+            "ws_distance": "from _wsvec.dat" if wpath else "none (no _wsvec.dat)"}
+    return TBModel(real_lattice=windata.real_lattice, iRvec=iRvec, H_R=H, centres_cart=centres,
+                   atoms=atoms, spinors=windata.spinors, name=os.path.basename(seed), provenance=prov)

@@ -1,0 +1,143 @@
+"""Band velocities and magnetic moments: pure functions on band-basis arrays of a k chunk.
+
+Orbital moment (ZMS Eq. (10); LVTS12 for the Wannier-interpolated form), for a band n:
+
+    m_n,c = (e / 2 hbar) eps_cab Im <d_a u_n| (H - E_n) |d_b u_n>  =  (e / 2 hbar) G_c[n]
+
+With |d_a u_n> split into the Wannier-basis part and the rotation D_a = U^+ d_a U
+(D_mn = V_mn / (E_n - E_m), zero inside a degenerate group), the Hermitian combination
+G_c = -i eps_cab (C~_ab - E_n F~_ab) is
+
+    G_c = i eps_cab D_a (E - E_n) D_b                                  (internal, sum over states)
+          - CC_c + eps_cab (B_a^+ D_b + D_a B_b)                       (external: uHu and B terms)
+          - E_n [ -Omega_bar_c + eps_cab (A_a D_b + D_a A_b) ]          (external: Berry connection)
+
+with A, B, CC, Omega_bar = curl A rotated to the band basis (WannierBerri/Wannier90 conventions:
+A = i<u|du>, B = i<u|H|du>, CC_c = i eps_cab <d_a u|H|d_b u>). The internal term alone is the
+sum-over-states formula of PHYSICS.md section 2.
+
+Spin moment: m^spin_n = -(g_s/2) mu_B <sigma>_n.
+
+Degenerate groups (|E_n - E_m| < threshold, consecutive bands) are treated as one state: D is
+zero inside the group, and the group's moments and velocities are summed / averaged, which is
+gauge invariant.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .bands import KChunk
+
+# cyclic (a, b) pairs for c = x, y, z
+_ALPHA = (1, 2, 0)
+_BETA = (2, 0, 1)
+
+
+def degenerate_groups(E: np.ndarray, threshold: float) -> np.ndarray:
+    """Group labels of bands.
+
+    Parameters
+    ----------
+    E : float (nk, nw), eV, ascending along the last axis.
+    threshold : float, eV.  Consecutive bands closer than this are in one group.
+
+    Returns
+    -------
+    labels : int (nk, nw): 0, 0, 1, 2, 2, ... (the group index of each band).
+    """
+    gaps = np.diff(E, axis=-1) > threshold
+    return np.concatenate([np.zeros(E.shape[:-1] + (1,), dtype=int), np.cumsum(gaps, axis=-1)], axis=-1)
+
+
+def rotation_D(V: np.ndarray, E: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """D_a = U^+ d_a U off the degenerate blocks (WYSV06 Eq. 24).
+
+    V : complex (nk, 3, nw, nw) eV Angstrom; E : (nk, nw) eV; labels : (nk, nw).
+    Returns complex (nk, 3, nw, nw), Angstrom:  D_mn = V_mn / (E_n - E_m), 0 within a group.
+    """
+    dE = E[:, None, :] - E[:, :, None]  # [k, m, n] = E_n - E_m
+    same = labels[:, :, None] == labels[:, None, :]
+    inv = np.where(same, 0.0, 1.0 / np.where(same, 1.0, dE))
+    return V * inv[:, None]
+
+
+def _eps_pair(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """diag of eps_cab X_a Y_b, i.e. [X_alpha Y_beta - X_beta Y_alpha]_nn, for c = x, y, z.
+
+    X, Y : complex (nk, 3, nw, nw). Returns complex (nk, 3, nw).
+    """
+    out = []
+    for a, b in zip(_ALPHA, _BETA):
+        out.append(np.einsum("knl,kln->kn", X[:, a], Y[:, b]) - np.einsum("knl,kln->kn", X[:, b], Y[:, a]))
+    return np.stack(out, axis=1)
+
+
+def orbital_parts(ch: KChunk, D: np.ndarray, *, external: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The two Hermitian parts of the orbital moment, per band: G = Gc - E Phi.
+
+    Gc_c[n] = -i eps_cab <d_a u|H|d_b u>_nn  (eV Angstrom^2) and
+    Phi_c[n] = -i eps_cab <d_a u|d_b u>_nn = -Omega_c[n]  (Angstrom^2, minus the Berry curvature).
+    Returns two float arrays (nk, 3, nw).
+    """
+    E = ch.E
+    Gc = 1j * _eps_pair(D * E[:, None, None, :], D)  # i eps_cab D_a E D_b
+    Phi = 1j * _eps_pair(D, D)  # i eps_cab D_a D_b
+    if external and ch.CC is not None:
+        Bdag = np.conj(np.swapaxes(ch.B, -1, -2))
+        Gc = Gc - np.einsum("kcnn->kcn", ch.CC) + _eps_pair(Bdag, D) + _eps_pair(D, ch.B)
+        Phi = Phi - np.einsum("kcnn->kcn", ch.Omega_bar) + _eps_pair(ch.A, D) + _eps_pair(D, ch.A)
+    return Gc.real, Phi.real
+
+
+def orbital_G(ch: KChunk, D: np.ndarray, *, external: bool = True) -> np.ndarray:
+    """G_c[n] = Gc - E_n Phi (eV Angstrom^2): the orbital moment in units of e/(2 hbar).
+
+    Returns float (nk, 3, nw); group sums are taken by the caller.
+    """
+    Gc, Phi = orbital_parts(ch, D, external=external)
+    return Gc - ch.E[:, None, :] * Phi
+
+
+def spin_sigma(ch: KChunk) -> np.ndarray:
+    """<sigma>_n, float (nk, 3, nw), dimensionless."""
+    return np.einsum("kcnn->kcn", ch.S).real
+
+
+def velocity(ch: KChunk) -> np.ndarray:
+    """dE_n/dk_a = V_nn, float (nk, 3, nw), eV Angstrom (Cartesian)."""
+    return np.einsum("kcnn->kcn", ch.V).real
+
+
+def group_sum(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Sum a per-band quantity over degenerate groups, stored at the group's first band.
+
+    x : (nk, ..., nw); labels : (nk, nw). Returns same shape: at the first band of each group
+    the group sum, elsewhere 0.
+    """
+    nk, nw = labels.shape
+    first = np.concatenate([np.ones((nk, 1), bool), labels[:, 1:] != labels[:, :-1]], axis=1)
+    lead = x.shape[1:-1]
+    xf = np.moveaxis(x, -1, 1).reshape(nk, nw, -1)  # (nk, nw, rest)
+    acc = np.zeros_like(xf)
+    kk = np.repeat(np.arange(nk), nw)
+    # index of the group's first band for each band
+    first_idx = np.maximum.accumulate(np.where(first, np.arange(nw)[None, :], 0), axis=1)
+    np.add.at(acc, (kk, first_idx.reshape(-1)), xf.reshape(nk * nw, -1))
+    out = np.moveaxis(acc.reshape((nk, nw) + lead), 1, -1)
+    return out
+
+
+def group_first_mask(labels: np.ndarray) -> np.ndarray:
+    """bool (nk, nw): True at the first band of each degenerate group."""
+    nk = labels.shape[0]
+    return np.concatenate([np.ones((nk, 1), bool), labels[:, 1:] != labels[:, :-1]], axis=1)
+
+
+def group_mean(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Mean of a per-band quantity over its group, stored at the group's first band."""
+    ones = np.ones(labels.shape)
+    cnt = group_sum(ones, labels)
+    s = group_sum(x, labels)
+    return np.where(cnt.reshape((cnt.shape[0],) + (1,) * (x.ndim - 2) + (cnt.shape[1],)) > 0,
+                    s / np.maximum(cnt, 1).reshape((cnt.shape[0],) + (1,) * (x.ndim - 2) + (cnt.shape[1],)), 0)
