@@ -212,6 +212,7 @@ def guard(comm: Comm, *, traceback: bool = False) -> Iterator[None]:
             _traceback.print_exc()
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         print(f"gme-wannier: rank {comm.rank}: {what}", file=sys.stderr, flush=True)
+        comm.abort(130 if isinstance(exc, KeyboardInterrupt) else 1)
         raise  # only reached if abort returned (it does not)
 
 

@@ -324,7 +324,7 @@ def find_symmetry(
                                angle_tolerance=angle_tolerance, source=source)
         rot_red, tr_sets = _unique_rotations(dataset.rotations,
                                              np.zeros(len(dataset.rotations), dtype=bool))
-        time_reversal = False
+        time_reversal = True
         antiunitary = np.zeros(len(rot_red), dtype=bool)
         international, number = str(dataset.international), int(dataset.number)
         magnetic = False
@@ -452,16 +452,18 @@ def _mesh_permutation(kop: np.ndarray, mesh: np.ndarray, shift: np.ndarray,
                       addr2: np.ndarray) -> np.ndarray | None:
     """Index of ``K k`` for every point of the mesh, or None if K does not preserve it.
 
-    ``addr2`` (N, 3) are doubled addresses ``2 i + shift``, so ``k = addr2 / (2 N)``.
+    ``addr2`` (N, 3) int are doubled addresses ``2 i + shift``, so ``k = addr2 / (2 N)``.
+    In doubled addresses ``K`` acts as ``M_ab = K_ab N_a / N_b``; the mesh is mapped onto
+    itself iff ``M`` is integer and ``M shift = shift (mod 2)``.
     """
-    k = addr2 / (2.0 * mesh)
-    new2 = (k @ kop.T) * (2.0 * mesh)
-    new2_int = np.rint(new2).astype(np.int64)
-    if np.abs(new2 - new2_int).max() > 1e-6:
+    m_float = kop * mesh[:, None] / mesh[None, :]
+    m_int = np.rint(m_float).astype(np.int64)
+    if np.abs(m_float - m_int).max() > 1e-9:
         return None
-    if np.any(np.mod(new2_int - shift, 2) != 0):
+    if np.any(np.mod(m_int @ shift - shift, 2) != 0):
         return None
-    return mesh_index((new2_int - shift) // 2, mesh)
+    new2 = addr2 @ m_int.T
+    return mesh_index((new2 - shift) // 2, mesh)
 
 
 class IrreducibleKpoints(NamedTuple):

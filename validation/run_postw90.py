@@ -146,7 +146,7 @@ def write_win(orig_win, out_win, args, spin):
                 continue
             lines.append(line)
         block = ["", "! ---- settings written by validation/run_postw90.py ----",
-                 "gyrotropic_task = -K" + (" -spin" if spin else "")]
+                 "gyrotropic_task = -K" + (" -spin" if spin else "") + (" " + args.extra_tasks if args.extra_tasks else "")]
         if args.ws is not None:
             block.append("use_ws_distance = %s" % (".true." if args.ws else ".false."))
         if get_win_setting(text, "timing_level") is None:
@@ -160,7 +160,7 @@ def write_win(orig_win, out_win, args, spin):
         "",
         "! ---- settings written by validation/run_postw90.py ----",
         "gyrotropic = true",
-        "gyrotropic_task = -K" + (" -spin" if spin else ""),
+        "gyrotropic_task = -K" + (" -spin" if spin else "") + (" " + args.extra_tasks if args.extra_tasks else ""),
         "gyrotropic_box_center = 0.5 0.5 0.5",
         "gyrotropic_box_b1 = 1.0 0.0 0.0",
         "gyrotropic_box_b2 = 0.0 1.0 0.0",
@@ -210,7 +210,8 @@ def main(argv=None):
     p.add_argument("--workdir", default=None, help="scratch directory (default /work/main/scratch/postw90/<tag>)")
     p.add_argument("--out", default=None, help="output prefix: writes <out>.npz and <out>.txt")
     p.add_argument("--postw90", default="postw90.x", help="postw90 executable")
-    p.add_argument("--keep", action="store_true", help="do not delete old output files in the workdir")
+    p.add_argument("--extra-tasks", default="",
+                   help="extra gyrotropic tasks for diagnostics, e.g. '-C -D0' (their tensors are parsed too)")
     args = p.parse_args(argv)
     if not args.win_box and args.ws is None:
         args.ws = True
@@ -268,6 +269,11 @@ def main(argv=None):
         ef2, _, K_spin = parse_gyro_tensor_file(os.path.join(workdir, seed + "-gyrotropic-K_spin.dat"))
         assert np.allclose(ef, ef2)
         res["K_spin"] = K_spin
+
+    for name in ("C", "D"):
+        fn = os.path.join(workdir, seed + "-gyrotropic-%s.dat" % name)
+        if os.path.exists(fn):
+            res[name] = parse_gyro_tensor_file(fn)[2]
 
     info = dict(
         code="postw90.x (Wannier90 3.1.0, Debian)", seed=seed_path,

@@ -1,0 +1,162 @@
+"""The one library call: model + options -> GMEResult (mesh, symmetry, k loop, units)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .integrate import GMESettings, sum_over_kpoints, to_ampere
+from .io.errors import GMEInputError
+from .kmesh import box_mesh, check_mesh, uniform_mesh
+from .model import TBModel
+from .result import GMEResult
+
+SYMMETRY_MODES = ("auto", "off")
+
+
+def model_fingerprint(model: TBModel) -> str:
+    """Short hash of the model's matrices (for checkpoints)."""
+    h = hashlib.sha256()
+    for arr in (model.real_lattice, model.iRvec, model.H_R, model.centres_cart, model.A_R, model.B_R,
+                model.CC_R, model.S_R):
+        if arr is not None:
+            h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:16]
+
+
+def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20, 20, 20),
+            shift: Sequence[int] = (0, 0, 0), symmetry: str = "auto", symprec: float = 1e-5,
+            magmoms: Optional[np.ndarray] = None, box: Optional[dict] = None, comm=None,
+            chunk_size: int = 200, kernel: str = "surface", checkpoint: Optional[str] = None,
+            checkpoint_every: float = 60.0, progress: Optional[bool] = False,
+            structure=None) -> GMEResult:
+    """Compute the GME tensor of a model.
+
+    Parameters
+    ----------
+    model : TBModel
+    settings : GMESettings
+        Fermi levels, smearing/temperature, degeneracy handling, moment options.
+    mesh : 3 ints
+        Uniform Gamma-centred (``shift`` = 0) mesh of the whole Brillouin zone.
+    symmetry : "auto" or "off"
+        "auto": spglib point group of the structure; only irreducible k-points are evaluated
+        and the sum is symmetrized (PHYSICS.md section 7). "off": the whole mesh.
+    box : dict with ``center``, ``b1``, ``b2``, ``b3`` (reduced) and ``mesh``, optional
+        Integrate over a box of the BZ instead (Wannier90's gyrotropic_box_*); never symmetrized.
+    comm : communicator from :func:`gme_wannier.parallel.get_comm` (serial by default).
+    kernel : "surface" (Fermi-surface form, default) or "sea" (Fermi-sea cross-check).
+    checkpoint : path of a checkpoint to write and resume from, optional.
+    progress : show a progress bar on rank 0 (None: only on a terminal).
+    structure : ase.Atoms, optional
+        Overrides ``model.atoms`` for the symmetry analysis.
+    """
+    from .checkpoint import Checkpoint
+    from .parallel import get_comm
+    from .progress import Progress
+    from .symmetry import allowed_form, find_symmetry, irreducible_kpoints, symmetrize_tensor
+
+    if comm is None:
+        comm = get_comm("serial")
+    if symmetry not in SYMMETRY_MODES:
+        raise GMEInputError(f"unknown symmetry mode '{symmetry}' (choose auto or off)")
+    if kernel not in ("surface", "sea"):
+        raise GMEInputError(f"unknown kernel '{kernel}' (surface or sea)")
+    t0 = time.perf_counter()
+    atoms = structure if structure is not None else model.atoms
+    sym = None
+    sym_info: dict = {"mode": symmetry}
+    if atoms is not None:
+        sym = find_symmetry(atoms, symprec=symprec, magmoms=magmoms, source=model.name)
+        form = allowed_form(sym)
+        sym_info.update(sym.summary())
+        sym_info["allowed_form"] = form.to_dict()
+    elif symmetry == "auto":
+        raise GMEInputError(f"{model.name}: no structure is known, so symmetry cannot be used "
+                            "(give one, or use symmetry='off')")
+
+    if box is not None:
+        k_red, w = box_mesh(box.get("center"), box.get("b1", (1, 0, 0)), box.get("b2", (0, 1, 0)),
+                            box.get("b3", (0, 0, 1)), box["mesh"])
+        weights = np.full(len(k_red), w)
+        mesh_info = {"type": "box", "box": {k: np.asarray(v).tolist() for k, v in box.items()},
+                     "n_kpoints": int(len(k_red))}
+        use_sym = False
+    else:
+        mesh = check_mesh(mesh)
+        use_sym = symmetry == "auto"
+        n_full = int(np.prod(mesh))
+        if use_sym:
+            irr = irreducible_kpoints(mesh, sym, shift=shift)
+            k_red, weights = irr.k_red, irr.weights
+            sym_info["n_kspace_operations"] = int(irr.n_ops)
+            sym_info["n_operations_dropped_by_mesh"] = int(irr.n_ops_dropped)
+        else:
+            k_red = uniform_mesh(mesh, shift)
+            weights = np.full(n_full, 1.0 / n_full)
+        mesh_info = {"type": "uniform", "mesh": list(mesh), "shift": list(shift), "n_full": n_full,
+                     "n_evaluated": int(len(k_red))}
+
+    ckpt = None
+    if checkpoint:
+        fp = json.dumps({"model": model_fingerprint(model), "settings": settings.fingerprint(),
+                         "mesh": mesh_info, "symmetry": symmetry, "kernel": kernel,
+                         "chunk_size": chunk_size}, sort_keys=True)
+        ckpt = Checkpoint(checkpoint, fp, every_seconds=checkpoint_every)
+    bar = Progress(len(k_red), enabled=progress) if progress is not False and comm.is_root else None
+    raw = sum_over_kpoints(model, k_red, weights, settings, comm=comm, chunk_size=chunk_size,
+                           kernel=kernel, checkpoint=ckpt, progress=bar)
+    K = to_ampere(raw, model, settings)
+    if use_sym:
+        K = {p: symmetrize_tensor(v, sym) for p, v in K.items()}
+        sym_info["band_symmetry_error_eV"] = band_symmetry_error(model, sym)
+    elif sym is not None and box is None:
+        from .symmetry import symmetry_breaking
+
+        sym_info["tensor_symmetry_breaking"] = float(symmetry_breaking(K["total"], sym))
+    elapsed = time.perf_counter() - t0
+    info = {
+        "model": {"name": model.name, "num_wann": model.num_wann, "n_R": model.nR,
+                  "spinors": model.spinors, **model.provenance},
+        "approximation": {
+            "orbital_moment": model.orbital_level if settings.external else "internal terms only (forced)",
+            "spin_moment": ("-(g_s/2) mu_B <sigma>, g_s = %g" % settings.g_s) if (model.has_spin and settings.spin)
+            else "none",
+            "spin_degeneracy": ("each band counted once (spinor Wannier functions)" if model.spinors else
+                                "each band counted once: multiply by 2 for spin degeneracy if the "
+                                "calculation has no spin-orbit coupling and no spinors"),
+        },
+        "settings": {**settings.fingerprint(), "smearing_description": settings.smearing.describe(),
+                     "kernel": kernel},
+        "mesh": mesh_info,
+        "symmetry": sym_info,
+        "timing": {"seconds": elapsed, "ranks": comm.size,
+                   "kpoints_per_second": len(k_red) / elapsed if elapsed > 0 else None},
+    }
+    return GMEResult(fermi_energies=settings.EF, K=K, real_lattice=model.real_lattice, info=info,
+                     dos=raw["dos"])
+
+
+def band_symmetry_error(model: TBModel, sym, n_samples: int = 8, seed: int = 0) -> float:
+    """max |E_n(R k) - E_n(k)| (eV) over random k and the point operations: how well the
+    Wannier Hamiltonian respects the crystal symmetry that the k reduction assumes."""
+    from .bands import Interpolator
+
+    rng = np.random.default_rng(seed)
+    interp = Interpolator(model, external=False, spin=False)
+    k = rng.random((n_samples, 3))
+    E0 = interp.evaluate(k).E
+    err = 0.0
+    B = model.recip_lattice
+    for Rc in sym.rotations_cart:
+        kc = k @ B
+        k2 = (kc @ Rc.T) @ np.linalg.inv(B)
+        err = max(err, float(np.abs(interp.evaluate(k2).E - E0).max()))
+    return err
+
+
+__all__ = ["compute", "band_symmetry_error", "model_fingerprint"]
