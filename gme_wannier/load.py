@@ -93,6 +93,8 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
     windata = read_win(win_path)
     if source == "auto":
         source = choose_source(files)
+        if not source and files["chk"]:
+            raise InputFileError(seed + ".eig", "file not found (needed with " + os.path.basename(files["chk"]) + ")")
         if not source:
             raise InputFileError(seed, "no Wannier90 model found: need SEED.chk + SEED.eig, SEED_tb.dat or SEED_hr.dat")
     try:

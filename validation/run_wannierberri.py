@@ -17,7 +17,7 @@ StaticCalculator.__call__ with fder=1, no tetrahedra):
     exp(-(E/w)^2)/(w sqrt(pi)), i.e. the same Gaussian as Wannier90's w0gauss with
     width w, cut at maxdE*w and renormalised to unit discrete sum, also at the grid edges).
 This script therefore evaluates WannierBerri on an internal E_F grid that is much finer than
-the requested step (default dE <= w/40) and wider by maxdE*w on both sides (so the smoother is
+the requested step (default dE <= w/400; each state is effectively placed at the midpoint of the two grid points around it, so dE must be small against w, and against w^2/(2 distance to the band edge) in the tails) and wider by maxdE*w on both sides (so the smoother is
 never truncated in the reported window), and then picks the requested E_F values.
 
 Orbital moment: GME_orb_FermiSurf = VelHplus - 2*E_F*BerryDipole, where the E_F
@@ -100,9 +100,13 @@ def main(argv=None):
     p.add_argument("--maxde", type=float, default=8.0, help="smoother cut-off in units of w (WB default 8)")
     p.add_argument("--efermi", type=float, nargs=3, metavar=("MIN", "MAX", "STEP"), default=[5.9, 6.2, 0.01])
     p.add_argument("--de-internal", type=float, default=None,
-                   help="internal E_F grid step (default: the largest step/m <= w/40)")
+                   help="internal E_F grid step (default: the largest step/m <= w/400)")
     p.add_argument("--degen-thresh", type=float, default=1e-3, help="degen_thresh of the calculators (eV)")
     p.add_argument("--spin", type=str2bool, default=None, help="also GME_spin_FermiSurf (default: if spin data exist)")
+    p.add_argument("--extra-tasks", nargs="*", default=[], choices=["C", "D"],
+                   help="diagnostics: C = Ohmic_FermiSurf with factor 1 (sum delta v_i v_j / (N V), eV/Ang), "
+                        "D = BerryDipole_FermiSurf (sum delta v_i Omega_j / (N V), dimensionless), "
+                        "to compare with postw90's -C (divided by 1e8 e^2/h) and -D0")
     p.add_argument("--workdir", default=None, help="scratch dir for WannierBerri's own output files")
     p.add_argument("--out", default=None, help="output prefix: writes <out>.npz and <out>.txt")
     args = p.parse_args(argv)
@@ -115,7 +119,7 @@ def main(argv=None):
     nE = int(round((emax - emin) / estep)) + 1
     efermi_out = emin + estep * np.arange(nE)  # same list as Wannier90 (min + i*step)
     if args.de_internal is None:
-        m = max(1, int(math.ceil(estep / (args.smr / 40.0))))
+        m = max(1, int(math.ceil(estep / (args.smr / 400.0))))
         dE = estep / m
     else:
         dE = args.de_internal
@@ -145,6 +149,13 @@ def main(argv=None):
         calcs["gme_spin"] = calc.static.GME_spin_FermiSurf(Efermi=efermi_int, smoother=smoother,
                                                            degen_thresh=args.degen_thresh)
 
+    if "C" in args.extra_tasks:
+        calcs["C"] = calc.static.Ohmic_FermiSurf(Efermi=efermi_int, smoother=smoother,
+                                                 degen_thresh=args.degen_thresh, constant_factor=1.0)
+    if "D" in args.extra_tasks:
+        calcs["D"] = calc.static.BerryDipole_FermiSurf(Efermi=efermi_int, smoother=smoother,
+                                                       degen_thresh=args.degen_thresh)
+
     workdir = args.workdir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scratch", "wannierberri",
                                            "%s_%dx%dx%d" % (os.path.basename(os.path.dirname(os.path.abspath(args.seed)))
                                                             if not args.npz else "npz_" + os.path.basename(os.path.dirname(os.path.abspath(args.seed).rstrip("/"))),
@@ -165,6 +176,8 @@ def main(argv=None):
     res["K_orb"] = np.array(result.results["gme_orb"].dataSmooth)[idx_out]
     if spin:
         res["K_spin"] = np.array(result.results["gme_spin"].dataSmooth)[idx_out]
+    for name in args.extra_tasks:
+        res[name] = np.array(result.results[name].dataSmooth)[idx_out]
     # unsmoothed band moments are not exposed; keep the internal-grid smoothed data for checks
     res["efermi_internal"] = efermi_int
     res["K_orb_internal"] = np.array(result.results["gme_orb"].dataSmooth)

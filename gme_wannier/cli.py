@@ -1,0 +1,333 @@
+"""Command line: parse, call the library once, write. No physics here.
+
+    gme-wannier run DIR/SEED [options]      alpha(E_F) of one material
+    gme-wannier info DIR/SEED               structure, symmetry, files, capabilities (no integration)
+    gme-wannier screen SEED1 SEED2 ...      many materials with the same settings -> one table
+    gme-wannier make-weyl DIR/SEED          write the analytic two-node Weyl test model
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import __version__
+
+_RUN_DEFAULTS = {"mesh": [20, 20, 20], "symmetry": "auto", "source": "auto", "degen_thresh": 1e-4,
+                 "degeneracy": "group", "moment_energy": "band", "g_s": 2.0, "max_arg": None,
+                 "mp_order": 1, "chunk_size": 200, "symprec": 1e-5, "kernel": "surface"}
+
+
+def _add_calc_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--source", choices=["auto", "chk", "tb", "hr"], help="which Wannier90 files to use (default auto: the most complete)")
+    g.add_argument("--internal-only", action="store_true", help="orbital moment from the internal (tight-binding) terms only")
+    g.add_argument("--no-spin", action="store_true", help="leave out the spin moment even if .spn is present")
+    g.add_argument("--g-s", type=float, help="spin g-factor (default 2)")
+    g = p.add_argument_group("Brillouin zone")
+    g.add_argument("--mesh", type=int, nargs=3, metavar=("N1", "N2", "N3"), help="Gamma-centred mesh (default 20 20 20)")
+    g.add_argument("--symmetry", choices=["auto", "off"], help="auto: irreducible k-points + symmetrized tensor (default)")
+    g.add_argument("--symprec", type=float, help="spglib tolerance, Angstrom (default 1e-5)")
+    g.add_argument("--structure", help="structure file (POSCAR, CIF, QE input) for the symmetry instead of the .win")
+    g.add_argument("--magmoms", type=float, nargs="+", help="magnetic moments per atom (collinear: one number each; "
+                                                             "non-collinear: three each) for the magnetic space group")
+    g.add_argument("--box-center", type=float, nargs=3, help="integrate over a box of the BZ (Wannier90 gyrotropic_box_*)")
+    g.add_argument("--box-b1", type=float, nargs=3)
+    g.add_argument("--box-b2", type=float, nargs=3)
+    g.add_argument("--box-b3", type=float, nargs=3)
+    g.add_argument("--box-mesh", type=int, nargs=3)
+    g.add_argument("--win-box", action="store_true", help="use the gyrotropic_box_*, gyrotropic_kmesh, smearing and "
+                                                          "Fermi energies of the .win file (as postw90 would)")
+    g = p.add_argument_group("Fermi surface")
+    e = g.add_mutually_exclusive_group()
+    e.add_argument("--efermi", type=float, nargs="+", help="Fermi energies, eV")
+    e.add_argument("--efermi-range", type=float, nargs=3, metavar=("MIN", "MAX", "STEP"), help="eV, MAX included")
+    g.add_argument("--temperature", type=float, help="Fermi-Dirac at this temperature, K (default 300 K if no smearing)")
+    g.add_argument("--smearing", choices=["gaussian", "methfessel-paxton", "marzari-vanderbilt", "fermi-dirac"])
+    g.add_argument("--smearing-width", type=float, help="eV (Wannier90 convention: exp(-(dE/w)^2))")
+    g.add_argument("--mp-order", type=int, help="Methfessel-Paxton order (default 1)")
+    g.add_argument("--max-arg", type=float, help="cut the weights beyond this many widths (default 5; 40 for Fermi-Dirac)")
+    g.add_argument("--degen-thresh", type=float, help="degenerate-band threshold, eV (default 1e-4)")
+    g.add_argument("--degeneracy", choices=["group", "skip"], help="group: sum degenerate groups (default); skip: as postw90")
+    g.add_argument("--moment-energy", choices=["band", "fermi"], help="orbital moment with H - E_n (default) or H - E_F")
+    g.add_argument("--kernel", choices=["surface", "sea"], help="Fermi-surface form (default) or the Fermi-sea cross-check")
+    g = p.add_argument_group("output and running")
+    g.add_argument("--omega-tau", type=float, nargs="+", help="also report D(omega tau) of alpha(omega) = D alpha0")
+    g.add_argument("--checkpoint", help="write partial sums here and resume from them")
+    g.add_argument("--chunk-size", type=int, help="k-points per chunk (memory bound; default 200)")
+    g.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    g.add_argument("--config", help="TOML file with options (keys named like the flags); flags override it")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gme-wannier", description="Gyrotropic magnetic effect tensor from Wannier90 outputs")
+    p.add_argument("--version", action="version", version=f"gme-wannier {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="compute alpha(E_F) of one material")
+    r.add_argument("seed", help="DIR/SEED of the Wannier90 files")
+    _add_calc_options(r)
+    r.add_argument("--output", "-o", help="result JSON (default SEED-gme.json next to the inputs' name, in the current dir)")
+    r.add_argument("--w90-dat", help="prefix for Wannier90-style PREFIX-gme-K_orb.dat / K_spin.dat")
+    r.add_argument("--csv", help="CSV of alpha(E_F)")
+    r.add_argument("--plot", help="PNG plot of the iso / traceless / antisymmetric parts (needs matplotlib)")
+    i = sub.add_parser("info", help="structure, symmetry, files and capabilities, without integrating")
+    i.add_argument("seed")
+    i.add_argument("--symprec", type=float, default=1e-5)
+    i.add_argument("--structure")
+    i.add_argument("--json", action="store_true", help="print JSON instead of text")
+    s = sub.add_parser("screen", help="run several materials with the same settings and tabulate")
+    s.add_argument("seeds", nargs="+")
+    _add_calc_options(s)
+    s.add_argument("--window", type=float, default=0.0, help="report the largest |alpha_iso| within E_F +- window (eV)")
+    s.add_argument("--table", default="gme-screen.csv", help="CSV table (default gme-screen.csv)")
+    w = sub.add_parser("make-weyl", help="write the analytic two-node Weyl model (SEED_hr.dat, SEED.win)")
+    w.add_argument("seed")
+    w.add_argument("--b", type=float, default=0.05, help="node energies +-b, eV")
+    w.add_argument("--t", type=float, default=1.0, help="hopping scale, eV")
+    w.add_argument("--a", type=float, default=3.0, help="cubic lattice constant, Angstrom")
+    w.add_argument("--parity-symmetric", action="store_true")
+    return p
+
+
+def _load_config(path: str) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    from .io.errors import InputFileError
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise InputFileError(path, "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputFileError(path, f"not valid TOML: {exc}") from None
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def _merge(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    """defaults < config file < flags."""
+    from .io.errors import InputFileError
+
+    opts = dict(_RUN_DEFAULTS)
+    if getattr(args, "config", None):
+        cfg = _load_config(args.config)
+        known = set(vars(args))
+        bad = sorted(set(cfg) - known)
+        if bad:
+            raise InputFileError(args.config, f"unknown option(s): {', '.join(bad)}")
+        opts.update(cfg)
+    for k, v in vars(args).items():
+        if v is not None and v is not False:
+            opts[k] = v
+        elif k not in opts:
+            opts[k] = v
+    return opts
+
+
+def _settings(o: dict, win):
+    from .integrate import GMESettings
+    from .io.errors import GMEInputError
+    from .smearing import Smearing
+
+    if o.get("efermi") is not None:
+        ef = np.atleast_1d(np.array(o["efermi"], dtype=float))
+    elif o.get("efermi_range") is not None:
+        lo, hi, step = o["efermi_range"]
+        if step <= 0 or hi < lo:
+            raise GMEInputError("--efermi-range needs MIN <= MAX and STEP > 0")
+        ef = lo + step * np.arange(int(np.floor((hi - lo) / step + 1e-9)) + 1)
+    elif win is not None and win.get_float("fermi_energy") is not None:
+        ef = np.array([win.get_float("fermi_energy")])
+    else:
+        raise GMEInputError("no Fermi energy: give --efermi or --efermi-range (the .win has no fermi_energy)")
+    if o.get("smearing") and o["smearing"] != "fermi-dirac":
+        if o.get("temperature") is not None:
+            raise GMEInputError("give either --temperature or --smearing, not both")
+        if o.get("smearing_width") is None:
+            raise GMEInputError("--smearing needs --smearing-width (eV)")
+        sm = Smearing(o["smearing"], float(o["smearing_width"]), int(o.get("mp_order") or 1),
+                      float(o["max_arg"]) if o.get("max_arg") else 5.0)
+    else:
+        T = o.get("temperature")
+        if T is None and o.get("smearing") == "fermi-dirac" and o.get("smearing_width"):
+            from .units import k_B_eV
+
+            T = float(o["smearing_width"]) / k_B_eV
+        sm = Smearing.from_temperature(300.0 if T is None else float(T),
+                                       float(o["max_arg"]) if o.get("max_arg") else 40.0)
+    return GMESettings(fermi_energies=ef, smearing=sm, degen_thresh=float(o["degen_thresh"]),
+                       degeneracy=o["degeneracy"], moment_energy=o["moment_energy"], g_s=float(o["g_s"]),
+                       external=not o.get("internal_only", False), spin=not o.get("no_spin", False))
+
+
+def _win_box(o: dict, win) -> tuple[Optional[dict], dict]:
+    """Box options from flags, or from the .win (--win-box); also smearing/E_F overrides."""
+    extra: dict = {}
+    if o.get("win_box"):
+        from .io.errors import InputFileError
+
+        km = win.get_floats("gyrotropic_kmesh", 3)
+        if km is None:
+            raise InputFileError(win.path, "--win-box: no gyrotropic_kmesh in the .win")
+        box = {"center": win.get_floats("gyrotropic_box_center", 3),
+               "b1": win.get_floats("gyrotropic_box_b1", 3, np.array([1.0, 0, 0])),
+               "b2": win.get_floats("gyrotropic_box_b2", 3, np.array([0, 1.0, 0])),
+               "b3": win.get_floats("gyrotropic_box_b3", 3, np.array([0, 0, 1.0])),
+               "mesh": [int(x) for x in km]}
+        w = win.get_float("gyrotropic_smr_fixed_en_width", win.get_float("smr_fixed_en_width"))
+        if w is not None and not o.get("smearing") and o.get("temperature") is None:
+            extra.update(smearing="gaussian", smearing_width=w,
+                         max_arg=win.get_float("gyrotropic_smr_max_arg", 5.0))
+        lo, hi, st = (win.get_float("fermi_energy_min"), win.get_float("fermi_energy_max"),
+                      win.get_float("fermi_energy_step"))
+        if lo is not None and hi is not None and o.get("efermi") is None and o.get("efermi_range") is None:
+            extra["efermi_range"] = [lo, hi, st or 0.01]
+        dt = win.get_float("gyrotropic_degen_thresh")
+        if dt is not None:
+            extra["degen_thresh"] = dt
+        return box, extra
+    if o.get("box_center") is not None or o.get("box_mesh") is not None:
+        from .io.errors import GMEInputError
+
+        if o.get("box_mesh") is None:
+            raise GMEInputError("--box-center needs --box-mesh N1 N2 N3")
+        return {"center": o.get("box_center"), "b1": o.get("box_b1") or [1.0, 0, 0],
+                "b2": o.get("box_b2") or [0, 1.0, 0], "b3": o.get("box_b3") or [0, 0, 1.0],
+                "mesh": o["box_mesh"]}, extra
+    return None, extra
+
+
+def _magmoms(o: dict):
+    mm = o.get("magmoms")
+    return None if mm is None else np.array(mm, dtype=float)
+
+
+def run_one(seed: str, o: dict, comm, progress: Optional[bool]):
+    """Load, compute; returns (model, result). The one library call of `run` and `screen`."""
+    from .calculate import compute
+    from .io.win import read_win
+    from .load import load_model
+
+    model = load_model(seed, source=o["source"], use_spn=not o.get("no_spin", False))
+    win = read_win(seed + ".win") if os.path.exists(seed + ".win") else None
+    box, extra = _win_box(o, win)
+    o = {**o, **extra}
+    st = _settings(o, win)
+    structure = None
+    if o.get("structure"):
+        from .symmetry import structure_from_file
+
+        structure = structure_from_file(o["structure"])
+    mm = _magmoms(o)
+    if mm is not None and mm.size not in (len(model.atoms), 3 * len(model.atoms)):
+        from .io.errors import GMEInputError
+
+        raise GMEInputError(f"--magmoms: expected {len(model.atoms)} or {3 * len(model.atoms)} numbers, got {mm.size}")
+    if mm is not None and mm.size == 3 * len(model.atoms):
+        mm = mm.reshape(-1, 3)
+    result = compute(model, st, mesh=o["mesh"], symmetry=o["symmetry"], symprec=float(o["symprec"]),
+                     magmoms=mm, box=box, comm=comm, chunk_size=int(o["chunk_size"]), kernel=o["kernel"],
+                     checkpoint=o.get("checkpoint"), progress=progress, structure=structure)
+    return model, result
+
+
+def _cmd_run(args, parser) -> int:
+    from .io.writers import csv_text, json_text, w90_K_text, write_text
+    from .parallel import get_comm, guard
+    from .report import run_summary
+
+    o = _merge(args, parser)
+    comm = get_comm("auto")
+    with guard(comm):
+        model, result = run_one(args.seed, o, comm, progress=False if o.get("quiet") else None)
+        if comm.is_root:
+            out = o.get("output") or (os.path.basename(args.seed) + "-gme.json")
+            write_text(out, json_text(result.to_dict(omega_tau=o.get("omega_tau"))))
+            if o.get("w90_dat"):
+                for part, tag in (("orbital", "orb"), ("spin", "spin")):
+                    write_text(f"{o['w90_dat']}-gme-K_{tag}.dat",
+                               w90_K_text(result.fermi_energies, result.K[part], f"{part} part of the K tensor"))
+            if o.get("csv"):
+                write_text(o["csv"], csv_text(result))
+            if o.get("plot"):
+                from .plot import plot_decomposition
+
+                plot_decomposition(result, o["plot"], title=model.name)
+            if not o.get("quiet"):
+                print(run_summary(model, result, out))
+    return 0
+
+
+def _cmd_info(args) -> int:
+    from .io.writers import json_text
+    from .report import info_dict, info_text
+
+    d = info_dict(args.seed, symprec=args.symprec, structure=args.structure)
+    print(json_text(d) if args.json else info_text(d))
+    return 0
+
+
+def _cmd_screen(args, parser) -> int:
+    from .io.writers import write_text
+    from .parallel import get_comm, guard
+    from .report import screen_row, screen_table
+
+    o = _merge(args, parser)
+    comm = get_comm("auto")
+    rows = []
+    with guard(comm):
+        for seed in args.seeds:
+            try:
+                model, result = run_one(seed, o, comm, progress=False)
+                rows.append(screen_row(seed, model, result, window=args.window))
+            except Exception as exc:  # noqa: BLE001 - one failing material must not stop the others
+                rows.append({"material": seed, "error": f"{type(exc).__name__}: {exc}"})
+        if comm.is_root:
+            csv, text = screen_table(rows)
+            write_text(args.table, csv)
+            print(text)
+            print(f"table written to {args.table}")
+    return 0
+
+
+def _cmd_make_weyl(args) -> int:
+    from .models import weyl_pair_model, write_model
+
+    m = weyl_pair_model(t=args.t, b=args.b, a=args.a, parity_symmetric=args.parity_symmetric,
+                        name=os.path.basename(args.seed))
+    for p in write_model(m, args.seed):
+        print(f"wrote {p}")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .checkpoint import CheckpointError
+    from .io.errors import GMEInputError
+    from .symmetry import StructureFileError, SymmetryError
+
+    try:
+        if args.command == "run":
+            return _cmd_run(args, parser)
+        if args.command == "info":
+            return _cmd_info(args)
+        if args.command == "screen":
+            return _cmd_screen(args, parser)
+        return _cmd_make_weyl(args)
+    except (GMEInputError, SymmetryError, StructureFileError, CheckpointError, FileNotFoundError) as exc:
+        print(f"gme-wannier: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gme-wannier: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

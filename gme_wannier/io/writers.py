@@ -1,0 +1,94 @@
+"""Result writers: building text is separate from writing files (ASE / phonopy habit)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import numpy as np
+
+
+def json_text(d: dict) -> str:
+    return json.dumps(d, indent=1, default=_default) + "\n"
+
+
+def _default(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj)}")
+
+
+def w90_K_text(fermi_energies: np.ndarray, K: np.ndarray, title: str) -> str:
+    """Text in the layout of Wannier90's ``SEED-gyrotropic-K_orb.dat`` (Ampere).
+
+    Columns: E_F, omega (0), xx, yy, zz, sym. xy, xz, yz, antisym. x, y, z with
+    xy = (K12+K21)/2 ..., x = (K23-K32)/2, y = (K31-K13)/2, z = (K12-K21)/2 (gyrotropic_outprint_tensor).
+    """
+    out = io.StringIO()
+    out.write(f" # {title} -- written by gme_wannier in the layout of Wannier90's gyrotropic module\n")
+    out.write(" # in units of [ Ampere ] \n")
+    out.write("#                             |                                      symmetric part"
+              "                                     ||              asymmetric part              |\n")
+    out.write("   # EFERMI(eV)      omega(eV)             xx             yy             zz             xy"
+              "             xz             yz              x              y              z\n")
+    for ef, k in zip(fermi_energies, K):
+        cols = [ef, 0.0, k[0, 0], k[1, 1], k[2, 2], (k[0, 1] + k[1, 0]) / 2, (k[0, 2] + k[2, 0]) / 2,
+                (k[1, 2] + k[2, 1]) / 2, (k[1, 2] - k[2, 1]) / 2, (k[2, 0] - k[0, 2]) / 2, (k[0, 1] - k[1, 0]) / 2]
+        out.write("".join(f"{c:15.6E}" for c in cols) + "\n")
+    return out.getvalue()
+
+
+def read_w90_K(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read a Wannier90 ``-gyrotropic-K_*.dat`` file: (E_F (nE,), K (nE, 3, 3)) with K[i][j]."""
+    rows = []
+    with open(path) as f:
+        for line in f:
+            s = line.strip()
+            if not s or s.startswith("#"):
+                continue
+            rows.append([float(x.replace("D", "E")) for x in s.split()])
+    a = np.array(rows)
+    if a.ndim != 2 or a.shape[1] != 11:
+        raise ValueError(f"{path}: expected 11 columns per line")
+    xx, yy, zz, xy, xz, yz, x, y, z = a[:, 2:].T
+    K = np.zeros((len(a), 3, 3))
+    K[:, 0, 0], K[:, 1, 1], K[:, 2, 2] = xx, yy, zz
+    K[:, 0, 1], K[:, 1, 0] = xy + z, xy - z
+    K[:, 0, 2], K[:, 2, 0] = xz - y, xz + y
+    K[:, 1, 2], K[:, 2, 1] = yz + x, yz - x
+    return a[:, 0], K
+
+
+def csv_text(result) -> str:
+    """alpha(E_F): one row per Fermi level; orbital, spin, total components and the decomposition."""
+    out = io.StringIO()
+    comps = [f"{a}{b}" for a in "xyz" for b in "xyz"]
+    head = ["E_F_eV"]
+    for p in ("orbital", "spin", "total"):
+        head += [f"alpha_{p}_{c}" for c in comps]
+    head += ["alpha_iso", "alpha_sym_max_abs", "delta_x", "delta_y", "delta_z", "rho_z_rad_per_mm"]
+    out.write(",".join(head) + "\n")
+    al = result.alpha
+    dec = result.decomposition("total")
+    rho = result.rotatory_power("total")["z"]
+    for i, ef in enumerate(result.fermi_energies):
+        row = [ef]
+        for p in ("orbital", "spin", "total"):
+            row += list(np.asarray(al[p][i]).ravel())
+        row += [dec["iso"][i], float(np.abs(dec["sym_eigenvalues"][i]).max()), *dec["delta"][i], rho[i]]
+        out.write(",".join(f"{v:.8e}" for v in row) + "\n")
+    return out.getvalue()
+
+
+def write_text(path: str, text: str) -> None:
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)

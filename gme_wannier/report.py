@@ -1,0 +1,135 @@
+"""Human-readable summaries and tables (text building only; the CLI prints and writes)."""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import Optional
+
+import numpy as np
+
+from .units import E2_OVER_H2_EV
+
+
+def _fmt(x: float) -> str:
+    return f"{x: .4e}"
+
+
+def run_summary(model, result, out_path: str) -> str:
+    info = result.info
+    sym = info.get("symmetry", {})
+    s = io.StringIO()
+    s.write(f"gme-wannier: {model.name}  ({model.num_wann} Wannier functions, {model.nR} R vectors)\n")
+    s.write(f"  files: {', '.join(os.path.basename(f) for f in model.provenance.get('files', []))}\n")
+    ap = info["approximation"]
+    s.write(f"  orbital moment: {ap['orbital_moment']}\n  spin moment: {ap['spin_moment']}\n")
+    s.write(f"  counting: {ap['spin_degeneracy']}\n")
+    if "international" in sym:
+        s.write(f"  space group {sym['international']} ({sym['number']}), point group {sym['pointgroup']}; "
+                f"chiral={sym['chiral']} polar={sym['polar']} gyrotropic={sym['gyrotropic']}\n")
+        s.write(f"  allowed form of alpha: {sym['allowed_form']['form']}\n")
+    mesh = info["mesh"]
+    if mesh["type"] == "uniform":
+        s.write(f"  mesh {mesh['mesh']} ({mesh['n_full']} k), evaluated {mesh['n_evaluated']} "
+                f"(symmetry {sym.get('mode')})\n")
+    else:
+        s.write(f"  box integration, {mesh['n_kpoints']} k\n")
+    if "band_symmetry_error_eV" in sym:
+        s.write(f"  Wannier Hamiltonian symmetry error: max |E(Rk)-E(k)| = {sym['band_symmetry_error_eV']:.1e} eV\n")
+    if "tensor_symmetry_breaking" in sym:
+        s.write(f"  whole-mesh tensor vs its symmetrized image: relative difference {sym['tensor_symmetry_breaking']:.1e}\n")
+    s.write(f"  {info['settings']['smearing_description']}\n")
+    dec = result.decomposition("total")
+    rho = result.rotatory_power("total")
+    s.write("\n   E_F (eV)   alpha_iso (A m^-2 T^-1)   |alpha_S|max    |delta|      rho_z (rad/mm)\n")
+    for i, ef in enumerate(result.fermi_energies):
+        s.write(f"  {ef:9.4f}   {_fmt(dec['iso'][i])}          {_fmt(np.abs(dec['sym_eigenvalues'][i]).max())}"
+                f"  {_fmt(np.linalg.norm(dec['delta'][i]))}  {rho['z'][i]: .4f}\n")
+    s.write(f"\n  scale: e^2/h^2 x 1 eV = {E2_OVER_H2_EV:.4e} A m^-2 T^-1; ZMS estimate for one Weyl pair split by "
+            "0.1 eV: |rho| ~ 0.39 rad/mm\n")
+    t = info["timing"]
+    s.write(f"  {t['seconds']:.1f} s on {t['ranks']} rank(s); result written to {out_path}\n")
+    return s.getvalue()
+
+
+def info_dict(seed: str, symprec: float = 1e-5, structure: Optional[str] = None) -> dict:
+    """Structure, symmetry and files of a seed, without building the real-space matrices."""
+    from .io.win import read_win
+    from .load import _seed_from, available_files, choose_source
+    from .symmetry import allowed_form, find_symmetry, structure_from_file
+
+    seed = _seed_from(seed)
+    files = available_files(seed)
+    d: dict = {"seed": seed, "files": {k: v for k, v in files.items() if v}}
+    if not files["win"]:
+        from .io.errors import InputFileError
+
+        raise InputFileError(seed + ".win", "file not found")
+    win = read_win(files["win"])
+    atoms = structure_from_file(structure) if structure else win.to_atoms()
+    sym = find_symmetry(atoms, symprec=symprec, source=seed)
+    d["structure"] = {"formula": atoms.get_chemical_formula(), "cell_A": atoms.cell.array.tolist(),
+                      "natoms": len(atoms)}
+    d["symmetry"] = sym.summary()
+    d["allowed_form"] = allowed_form(sym).to_dict()
+    src = choose_source(files)
+    d["num_wann"] = win.num_wann
+    d["spinors"] = win.spinors
+    d["default_source"] = src
+    d["capabilities"] = {
+        "full_orbital_moment": bool(src == "chk" and files["mmn"] and files["uHu"]),
+        "spin_moment": bool(src == "chk" and files["spn"]),
+        "orbital_level": ("full (A, B, C)" if src == "chk" and files["mmn"] and files["uHu"]
+                          else "internal terms only"),
+    }
+    return d
+
+
+def info_text(d: dict) -> str:
+    s = io.StringIO()
+    sym = d["symmetry"]
+    s.write(f"seed: {d['seed']}\n")
+    s.write(f"structure: {d['structure']['formula']} ({d['structure']['natoms']} atoms)\n")
+    s.write(f"space group: {sym['international']} ({sym['number']}), point group {sym['pointgroup']}\n")
+    s.write(f"chiral: {sym['chiral']}  polar: {sym['polar']}  centrosymmetric: {sym['centrosymmetric']}  "
+            f"gyrotropic: {sym['gyrotropic']}\n")
+    s.write(f"allowed form of alpha: {d['allowed_form']['form']}\n")
+    s.write(f"num_wann: {d['num_wann']}  spinors: {d['spinors']}\n")
+    s.write("files: " + ", ".join(f"{k}={os.path.basename(v)}" for k, v in d["files"].items()) + "\n")
+    c = d["capabilities"]
+    s.write(f"default source: {d['default_source']}; orbital moment: {c['orbital_level']}; "
+            f"spin moment: {'yes' if c['spin_moment'] else 'no'}\n")
+    return s.getvalue()
+
+
+def screen_row(seed: str, model, result, window: float = 0.0) -> dict:
+    dec = result.decomposition("total")
+    ef = np.asarray(result.fermi_energies)
+    sel = np.ones(len(ef), bool) if window <= 0 else (np.abs(ef - ef[len(ef) // 2]) <= window)
+    i = int(np.argmax(np.where(sel, np.abs(dec["iso"]), -1)))
+    sym = result.info.get("symmetry", {})
+    return {"material": seed, "space_group": f"{sym.get('international', '?')} ({sym.get('number', '?')})",
+            "gyrotropic": sym.get("gyrotropic"), "allowed_form": sym.get("allowed_form", {}).get("form"),
+            "E_F_eV": float(ef[i]), "alpha_iso": float(dec["iso"][i]),
+            "alpha_S_max": float(np.abs(dec["sym_eigenvalues"][i]).max()),
+            "delta_norm": float(np.linalg.norm(dec["delta"][i])),
+            "rho_z_rad_per_mm": float(result.rotatory_power("total")["z"][i]), "error": ""}
+
+
+def screen_table(rows: list) -> tuple[str, str]:
+    cols = ["material", "space_group", "gyrotropic", "allowed_form", "E_F_eV", "alpha_iso", "alpha_S_max",
+            "delta_norm", "rho_z_rad_per_mm", "error"]
+    csv = io.StringIO()
+    csv.write(",".join(cols) + "\n")
+    txt = io.StringIO()
+    txt.write(f"{'material':40s} {'space group':16s} {'gyro':5s} {'E_F':>8s} {'alpha_iso':>12s} "
+              f"{'|alpha_S|':>11s} {'|delta|':>11s} {'rho_z':>9s}\n")
+    for r in rows:
+        csv.write(",".join('"%s"' % str(r.get(c, "")).replace('"', "'") for c in cols) + "\n")
+        if r.get("error"):
+            txt.write(f"{r['material']:40s} FAILED: {r['error']}\n")
+        else:
+            txt.write(f"{r['material']:40s} {r['space_group']:16s} {str(r['gyrotropic']):5s} {r['E_F_eV']:8.3f} "
+                      f"{r['alpha_iso']:12.4e} {r['alpha_S_max']:11.4e} {r['delta_norm']:11.4e} "
+                      f"{r['rho_z_rad_per_mm']:9.4f}\n")
+    return csv.getvalue(), txt.getvalue()

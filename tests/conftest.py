@@ -1,0 +1,32 @@
+import os
+import shutil
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.environ.get("GME_TEST_DATA", os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data")))
+
+
+def data_path(*parts):
+    return os.path.join(DATA, *parts)
+
+
+def need(*parts):
+    """Skip the test when a shared data file is absent (CI has ../shared/data)."""
+    p = data_path(*parts)
+    if not os.path.exists(p):
+        pytest.skip(f"shared data not found: {p}")
+    return p
+
+
+@pytest.fixture
+def copy_seed(tmp_path):
+    """Copy (some files of) a shared data set into tmp_path; returns the new seed path."""
+
+    def _copy(folder, seed, exts):
+        for e in exts:
+            src = need(folder, seed + e)
+            shutil.copy(src, tmp_path / (seed + e))
+        return str(tmp_path / seed)
+
+    return _copy
