@@ -1,3 +1,20 @@
-"""gme_wannier: the gyrotropic magnetic effect tensor of real materials from Wannier90 data."""
+"""gme_wannier: the gyrotropic magnetic effect tensor of real materials from Wannier90 data.
+
+Public API::
+
+    load_model(seed)                     -> TBModel
+    GMESettings(fermi_energies, smearing)
+    Smearing(kind, width) / Smearing.from_temperature(kelvin)
+    compute(model, settings, mesh=...)   -> GMEResult
+"""
 
 __version__ = "0.1.0"
+
+from .calculate import compute  # noqa: E402
+from .integrate import GMESettings  # noqa: E402
+from .load import load_model  # noqa: E402
+from .model import TBModel  # noqa: E402
+from .result import GMEResult  # noqa: E402
+from .smearing import Smearing  # noqa: E402
+
+__all__ = ["compute", "GMESettings", "load_model", "TBModel", "GMEResult", "Smearing", "__version__"]

@@ -70,6 +70,10 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
     atoms = structure if structure is not None else model.atoms
     sym = None
     sym_info: dict = {"mode": symmetry}
+    if atoms is not None and structure is not None:
+        if np.abs(np.asarray(structure.cell) - model.real_lattice).max() > 1e-3 * np.abs(model.real_lattice).max():
+            raise GMEInputError("the structure's cell differs from the model's lattice vectors (as rows, in "
+                                "Angstrom): give the structure in the same Cartesian frame as the .win")
     if atoms is not None:
         sym = find_symmetry(atoms, symprec=symprec, magmoms=magmoms, source=model.name)
         form = allowed_form(sym)
