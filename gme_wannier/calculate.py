@@ -54,6 +54,10 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
     progress : show a progress bar on rank 0 (None: only on a terminal).
     structure : ase.Atoms, optional
         Overrides ``model.atoms`` for the symmetry analysis.
+    spin_degeneracy : 1 or 2
+        Multiplies the result: 2 counts each band of a calculation without spinors twice
+        (spin-degenerate bands, no spin-orbit coupling). Wannier90 and WannierBerri apply no
+        such factor (default 1).
     """
     from .checkpoint import Checkpoint
     from .parallel import get_comm
@@ -114,7 +118,12 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
     bar = Progress(len(k_red), enabled=progress) if progress is not False and comm.is_root else None
     raw = sum_over_kpoints(model, k_red, weights, settings, comm=comm, chunk_size=chunk_size,
                            kernel=kernel, checkpoint=ckpt, progress=bar)
+    if spin_degeneracy not in (1, 2):
+        raise GMEInputError("spin_degeneracy must be 1 or 2")
+    if spin_degeneracy == 2 and model.spinors:
+        raise GMEInputError("spin_degeneracy=2 is for calculations without spinors; this model has spinors")
     K = to_ampere(raw, model, settings)
+    K = {p: spin_degeneracy * v for p, v in K.items()}
     if use_sym:
         K = {p: symmetrize_tensor(v, sym) for p, v in K.items()}
         sym_info["band_symmetry_error_eV"] = band_symmetry_error(model, sym, emax=max(settings.fermi_energies) + 1.0)
@@ -132,13 +141,15 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
             "spin_moment": ("-(g_s/2) mu_B <sigma>, g_s = %g" % settings.g_s) if (model.has_spin and settings.spin)
             else "none",
             "spin_degeneracy": ("each band counted once (spinor Wannier functions)" if model.spinors else
-                                "each band counted once: multiply by 2 for spin degeneracy if the "
-                                "calculation has no spin-orbit coupling and no spinors"),
+                                "each band counted twice (spin_degeneracy = 2)" if spin_degeneracy == 2 else
+                                "each band counted once: use spin_degeneracy = 2 (--spin-degeneracy 2) to count "
+                                "the two spin states of a calculation without spin-orbit coupling"),
         },
         "settings": {**settings.fingerprint(), "smearing_description": settings.smearing.describe(),
                      "kernel": kernel},
         "mesh": mesh_info,
         "symmetry": sym_info,
+        "spin_degeneracy_factor": spin_degeneracy,
         "timing": {"seconds": elapsed, "ranks": comm.size,
                    "kpoints_per_second": len(k_red) / elapsed if elapsed > 0 else None},
     }

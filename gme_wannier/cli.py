@@ -28,6 +28,8 @@ def _add_calc_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--internal-only", action="store_true", help="orbital moment from the internal (tight-binding) terms only")
     g.add_argument("--no-spin", action="store_true", help="leave out the spin moment even if .spn is present")
     g.add_argument("--g-s", type=float, help="spin g-factor (default 2)")
+    g.add_argument("--spin-degeneracy", type=int, choices=[1, 2],
+                   help="2: count each band twice (no spinors, no spin-orbit coupling); default 1 as Wannier90")
     g = p.add_argument_group("Brillouin zone")
     g.add_argument("--mesh", type=int, nargs=3, metavar=("N1", "N2", "N3"), help="Gamma-centred mesh (default 20 20 20)")
     g.add_argument("--symmetry", choices=["auto", "off"], help="auto: irreducible k-points + symmetrized tensor (default)")
@@ -233,7 +235,8 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool]):
         mm = mm.reshape(-1, 3)
     result = compute(model, st, mesh=o["mesh"], symmetry=o["symmetry"], symprec=float(o["symprec"]),
                      magmoms=mm, box=box, comm=comm, chunk_size=int(o["chunk_size"]), kernel=o["kernel"],
-                     checkpoint=o.get("checkpoint"), progress=progress, structure=structure)
+                     checkpoint=o.get("checkpoint"), progress=progress, structure=structure,
+                     spin_degeneracy=int(o.get("spin_degeneracy") or 1))
     return model, result
 
 
