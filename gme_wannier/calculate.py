@@ -33,7 +33,7 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
             magmoms: Optional[np.ndarray] = None, box: Optional[dict] = None, comm=None,
             chunk_size: int = 200, kernel: str = "surface", checkpoint: Optional[str] = None,
             checkpoint_every: float = 60.0, progress: Optional[bool] = False,
-            structure=None) -> GMEResult:
+            structure=None, spin_degeneracy: int = 1) -> GMEResult:
     """Compute the GME tensor of a model.
 
     Parameters
