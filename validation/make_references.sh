@@ -43,3 +43,20 @@ wbr $D/Te_soc/Te --mesh 16 16 16 --smr 0.02 --efermi 5.95 6.20 0.01 --out $R/Te_
 # --- Te_qe_wannierberri (WannierBerri only): orbital + spin, 16^3, Gaussian 0.02, E_F 5.80..6.10
 wbr $D/Te_qe_wannierberri/system --npz --mesh 16 16 16 --smr 0.02 --efermi 5.80 6.10 0.01 \
     --out $R/Te_qe_wannierberri_full16_smr0.02_wannierberri
+
+# --- peer-vs-peer and symmetry tables (validation/reference/comparisons.txt)
+{
+  for N in 24 30 32 40; do
+    $PY validation/compare.py $R/Te_tut24_full${N}_smr0.02_wsT_postw90.npz $R/Te_tut24_full${N}_smr0.02_wannierberri.npz
+    $PY validation/compare.py $R/Te_tut24_full${N}_smr0.02_wsF_postw90.npz $R/Te_tut24_full${N}_smr0.02_wannierberri.npz
+  done
+  for key in K_orb K_spin; do
+    $PY validation/compare.py $R/Te_soc_full16_smr0.02_wsT_postw90.npz $R/Te_soc_full16_smr0.02_wannierberri.npz --key $key
+    $PY validation/compare.py $R/Te_soc_full16_smr0.02_wsF_postw90.npz $R/Te_soc_full16_smr0.02_wannierberri.npz --key $key
+    $PY validation/compare.py $R/Te_qe_wannierberri_full16_smr0.02_wannierberri.npz --key $key
+  done
+  $PY validation/compare.py $R/Te_toy_w90testsuite_full12_smr0.1_wsF_postw90.npz $R/Te_toy_w90testsuite_full12_smr0.1_wannierberri.npz
+  for key in C D K_orb; do
+    $PY validation/compare.py $R/diagnostics/Te_tut24_full32_smr0.02_wsT_postw90_KCD.npz $R/diagnostics/Te_tut24_full32_smr0.02_wannierberri_KCD.npz --key $key
+  done
+} > $R/comparisons.txt 2>&1

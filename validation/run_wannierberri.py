@@ -108,6 +108,8 @@ def main(argv=None):
                         "D = BerryDipole_FermiSurf (sum delta v_i Omega_j / (N V), dimensionless), "
                         "to compare with postw90's -C (divided by 1e8 e^2/h) and -D0")
     p.add_argument("--workdir", default=None, help="scratch dir for WannierBerri's own output files")
+    p.add_argument("--save-internal", action="store_true",
+                   help="also store K_orb on the fine internal E_F grid in the .npz (large)")
     p.add_argument("--out", default=None, help="output prefix: writes <out>.npz and <out>.txt")
     args = p.parse_args(argv)
 
@@ -191,6 +193,8 @@ def main(argv=None):
     if args.out:
         from run_postw90 import save_result
         save_result(args.out, {k: v for k, v in res.items() if not k.endswith("internal")}, info)
+        if not args.save_internal:
+            res = {k: v for k, v in res.items() if not k.endswith("internal")}
         np.savez(args.out + ".npz", **res, info=repr(info))
     return res, info
 
