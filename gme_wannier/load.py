@@ -69,7 +69,7 @@ def _seed_from(path: str) -> str:
 
 
 def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn: bool = True,
-               win: Optional[str] = None) -> TBModel:
+               win: Optional[str] = None, convention: str = "wannierberri") -> TBModel:
     """Load a Wannier model from ``DIR/SEED`` (a seed path; a file of the set is accepted too).
 
     Parameters
@@ -82,9 +82,17 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
         Read ``.uHu``/``.spn`` when present (chk source only).
     win : str, optional
         Path of the ``.win`` file if it is not ``SEED.win``.
+    convention : {"wannierberri", "postw90"}
+        How the real-space matrices are built from ``.chk`` data (chk source only).
+        "wannierberri" (default): WannierBerri's MDRS folding of every matrix, phase convention I
+        (centres in the Fourier phase). "postw90": exactly as postw90 3.1 (Wigner-Seitz supercell
+        with ndegen, convention II position matrices, ``use_ws_distance`` of the ``.win``, default
+        true), to reproduce its numbers; see docs/validation.md.
     """
     if source not in SOURCES:
         raise InputFileError(str(seed), f"unknown source '{source}' (choose from {', '.join(SOURCES)})")
+    if convention not in ("wannierberri", "postw90"):
+        raise InputFileError(str(seed), f"unknown convention '{convention}' (choose wannierberri or postw90)")
     seed = _seed_from(os.fspath(seed))
     files = available_files(seed)
     win_path = win or files["win"]
@@ -102,8 +110,10 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
     except InputFileError:
         atoms = None
 
+    if convention == "postw90" and source != "chk":
+        raise InputFileError(seed, "convention 'postw90' needs the checkpoint data (SEED.chk + SEED.eig)")
     if source == "chk":
-        model = _from_chk(seed, files, windata, atoms, use_uhu, use_spn)
+        model = _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention)
     elif source == "tb":
         model = _from_tb(seed, files, windata, atoms)
     else:
@@ -126,8 +136,13 @@ def _check_lattice(windata: WinData, lattice: np.ndarray, path: str) -> None:
                                    "(different structure, or lengths in Bohr vs Angstrom?)")
 
 
-def _from_chk(seed, files, windata, atoms, use_uhu, use_spn) -> TBModel:
+def _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention="wannierberri") -> TBModel:
     from .io.w90data import load_w90_matrices
+
+    if convention == "postw90":
+        from .io.w90native import load_postw90_model
+
+        return load_postw90_model(seed, windata, use_uhu=use_uhu, use_spn=use_spn, atoms=atoms)
 
     d = load_w90_matrices(seed, use_uhu=use_uhu, use_spn=use_spn)
     _check_num_wann(windata, d["num_wann"], d["files"][0])
