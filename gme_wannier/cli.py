@@ -25,6 +25,9 @@ _RUN_DEFAULTS = {"mesh": [20, 20, 20], "symmetry": "auto", "source": "auto", "de
 def _add_calc_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument("--source", choices=["auto", "chk", "tb", "hr"], help="which Wannier90 files to use (default auto: the most complete)")
+    g.add_argument("--convention", choices=["wannierberri", "postw90"],
+                   help="real-space matrices from .chk data: wannierberri (default; MDRS, phase convention I) or "
+                        "postw90 (exactly as postw90 3.1, honours use_ws_distance of the .win)")
     g.add_argument("--internal-only", action="store_true", help="orbital moment from the internal (tight-binding) terms only")
     g.add_argument("--no-spin", action="store_true", help="leave out the spin moment even if .spn is present")
     g.add_argument("--g-s", type=float, help="spin g-factor (default 2)")
@@ -216,7 +219,8 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool]):
     from .io.win import read_win
     from .load import load_model
 
-    model = load_model(seed, source=o["source"], use_spn=not o.get("no_spin", False))
+    model = load_model(seed, source=o["source"], use_spn=not o.get("no_spin", False),
+                       convention=o.get("convention") or "wannierberri")
     win = read_win(seed + ".win") if os.path.exists(seed + ".win") else None
     box, extra = _win_box(o, win)
     o = {**o, **extra}
