@@ -172,10 +172,9 @@ def test_gaas_zinc_blende_is_zero_by_symmetry(gaas_model):
     print(f"GaAs band_symmetry_error_eV = {info['band_symmetry_error_eV']:.3g}")
 
 
-@pytest.mark.xfail(strict=True, reason="WannierBerri's MDRS tie tolerance (ws_dist_tol = 1e-5, "
-                   "gme_wannier/io/w90data.py from_wannierdata) splits Wigner-Seitz ties unevenly for "
-                   "GaAs's 2x2x2 supercell: C3 broken by 0.55 eV; ws_dist_tol = 1e-3 gives 4.5 meV")
 def test_gaas_wannier_bands_respect_the_point_group(gaas_model):
+    """With WannierBerri's default MDRS tie tolerance (1e-5 A) GaAs's Wigner-Seitz ties were split
+    unevenly and C3 broken by 0.55 eV; the loader's ws_tolerance = 1e-3 A gives 4.5 meV."""
     from gme_wannier.calculate import band_symmetry_error
 
     assert band_symmetry_error(gaas_model, find_symmetry(gaas_model.atoms), emax=9.0) < 0.02

@@ -124,8 +124,14 @@ def _formatted_guess(path: str) -> bool:
 
 
 def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
-                      use_mmn: bool = True) -> dict:
+                      use_mmn: bool = True, ws_tolerance: float = 1e-3) -> dict:
     """Real-space matrices from SEED.chk(.fmt) + SEED.eig [+ .mmn, .uHu, .spn].
+
+    ``ws_tolerance`` (Angstrom): two Wigner-Seitz images of a Wannier-centre pair closer in
+    distance than this are treated as degenerate (MDRS). Centres of a Wannierisation without
+    symmetry constraints are symmetric only to ~1e-5..1e-4 Angstrom (GaAs: 3e-5), so
+    WannierBerri's default 1e-5 can split symmetric ties unevenly and break the crystal
+    symmetry of the bands (GaAs: 0.55 eV at 1e-5, 4.5 meV at 1e-3; docs/symmetry.md).
 
     Returns dict with ``real_lattice``, ``iRvec``, ``H_R`` and when available ``A_R``, ``B_R``,
     ``CC_R``, ``S_R``, ``centres_cart`` and ``files`` (list of paths read). Matrices are in
@@ -217,7 +223,8 @@ def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
     try:
         with _quiet():
             system = wb["System_R"].from_wannierdata(wd, berry=have["mmn"], morb=have["uhu"],
-                                                     spin=have["spn"], symmetrize=False)
+                                                     spin=have["spn"], symmetrize=False,
+                                                     ws_dist_tol=ws_tolerance)
     except Exception as exc:  # noqa: BLE001
         raise InputFileError(seed + ".*", f"WannierBerri could not build the real-space matrices "
                                           f"({type(exc).__name__}: {exc})") from None
