@@ -123,6 +123,8 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         raise GMEInputError("spin_degeneracy must be 1 or 2")
     if spin_degeneracy == 2 and model.spinors:
         raise GMEInputError("spin_degeneracy=2 is for calculations without spinors; this model has spinors")
+    if ckpt is not None:
+        ckpt_info = {"path": checkpoint, "resumed_chunks": int(ckpt.n_resumed)}
     K = to_ampere(raw, model, settings)
     K = {p: spin_degeneracy * v for p, v in K.items()}
     if use_sym:
@@ -156,6 +158,7 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         "mesh": mesh_info,
         "symmetry": sym_info,
         "spin_degeneracy_factor": spin_degeneracy,
+        "checkpoint": ckpt_info if ckpt is not None else None,
         "timing": {"seconds": elapsed, "ranks": comm.size,
                    "kpoints_per_second": len(k_red) / elapsed if elapsed > 0 else None},
     }

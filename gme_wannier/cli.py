@@ -63,6 +63,9 @@ def _add_calc_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output and running")
     g.add_argument("--omega-tau", type=float, nargs="+", help="also report D(omega tau) of alpha(omega) = D alpha0")
     g.add_argument("--checkpoint", help="write partial sums here and resume from them")
+    g.add_argument("--checkpoint-every", type=float, help="seconds between checkpoint saves (default 60)")
+    g.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal "
+                                                           "(e.g. under mpirun)")
     g.add_argument("--chunk-size", type=int, help="k-points per chunk (memory bound; default 200)")
     g.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     g.add_argument("--config", help="TOML file with options (keys named like the flags); flags override it")
@@ -240,6 +243,7 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool]):
     result = compute(model, st, mesh=o["mesh"], symmetry=o["symmetry"], symprec=float(o["symprec"]),
                      magmoms=mm, box=box, comm=comm, chunk_size=int(o["chunk_size"]), kernel=o["kernel"],
                      checkpoint=o.get("checkpoint"), progress=progress, structure=structure,
+                     checkpoint_every=float(o["checkpoint_every"]) if o.get("checkpoint_every") is not None else 60.0,
                      spin_degeneracy=int(o.get("spin_degeneracy") or 1))
     return model, result
 
@@ -252,7 +256,7 @@ def _cmd_run(args, parser) -> int:
     o = _merge(args, parser)
     comm = get_comm("auto")
     with guard(comm):
-        model, result = run_one(args.seed, o, comm, progress=False if o.get("quiet") else None)
+        model, result = run_one(args.seed, o, comm, progress=False if o.get("quiet") else (True if o.get("progress") else None))
         if comm.is_root:
             out = o.get("output") or (os.path.basename(args.seed) + "-gme.json")
             write_text(out, json_text(result.to_dict(omega_tau=o.get("omega_tau"))))
@@ -267,7 +271,7 @@ def _cmd_run(args, parser) -> int:
 
                 plot_decomposition(result, o["plot"], title=model.name)
             if not o.get("quiet"):
-                print(run_summary(model, result, out))
+                print(run_summary(model, result, out, omega_tau=o.get("omega_tau")))
     return 0
 
 
