@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from .io.errors import GMEInputError
+from .units import mu_0
 
 
 def plot_decomposition(result, path: str, title: str = "", part: str = "total") -> None:
+    """Three panels against E_F: alpha_iso (with rho = mu0 alpha_iso on the right axis), the
+    eigenvalues of the traceless symmetric part, and the polar vector delta of the antisymmetric part.
+
+    result : GMEResult;  path : PNG file;  title : material name;  part : orbital, spin or total.
+    """
     try:
         import matplotlib
 
@@ -15,23 +21,52 @@ def plot_decomposition(result, path: str, title: str = "", part: str = "total") 
         import matplotlib.pyplot as plt
     except ImportError:
         raise GMEInputError("--plot needs matplotlib: pip install 'gme-wannier[plot]'") from None
+    from .report import ZMS_PAIR_ALPHA
+
     ef = np.asarray(result.fermi_energies)
     dec = result.decomposition(part)
-    fig, axes = plt.subplots(3, 1, figsize=(6, 8), sharex=True)
-    axes[0].plot(ef, dec["iso"], "k.-")
-    axes[0].set_ylabel(r"$\alpha_{\rm iso}$ (A m$^{-2}$ T$^{-1}$)")
-    for k, c in zip(range(3), "rgb"):
-        axes[1].plot(ef, dec["sym_eigenvalues"][:, k], c + ".-", label=f"eigenvalue {k + 1}")
-        axes[2].plot(ef, dec["delta"][:, k], c + ".-", label=r"$\delta_%s$" % "xyz"[k])
-    axes[1].set_ylabel(r"traceless symmetric $\alpha_S$")
-    axes[2].set_ylabel(r"antisymmetric: $\delta$")
-    axes[2].set_xlabel(r"$E_F$ (eV)")
+    scale = 1e9
+    unit = r"($10^9$ A m$^{-2}$ T$^{-1}$)"
+    marker = "." if len(ef) <= 60 else None
+    fig, axes = plt.subplots(3, 1, figsize=(7, 8.5), sharex=True)
+
+    ax = axes[0]
+    ax.plot(ef, dec["iso"] / scale, "k-", marker=marker, label=r"$\alpha_{\rm iso} = {\rm tr}\,\alpha/3$")
+    for sgn in (1, -1):
+        ax.axhline(sgn * ZMS_PAIR_ALPHA / scale, color="tab:orange", ls="--", lw=0.8,
+                   label="ZMS: one Weyl pair split by 0.1 eV" if sgn > 0 else None)
+    ax.set_ylabel(r"isotropic $\alpha_{\rm iso}$" + "\n" + unit)
+    rax = ax.secondary_yaxis("right", functions=(lambda a: mu_0 * a * scale * 1e-3,
+                                                 lambda r: r / (mu_0 * scale * 1e-3)))
+    rax.set_ylabel(r"$\mu_0\alpha_{\rm iso}$ (rad/mm)")
+    ax.legend(fontsize=8, loc="best")
+
+    for k, c in zip(range(3), ("tab:red", "tab:green", "tab:blue")):
+        axes[1].plot(ef, dec["sym_eigenvalues"][:, k] / scale, color=c, marker=marker, label=f"eigenvalue {k + 1}")
+        axes[2].plot(ef, dec["delta"][:, k] / scale, color=c, marker=marker, label=r"$\delta_%s$" % "xyz"[k])
+    axes[1].set_ylabel(r"traceless symmetric $\alpha_S$" + "\n" + unit)
+    axes[2].set_ylabel(r"antisymmetric: $\delta_k = \frac{1}{2}\epsilon_{kij}\alpha_{ij}$" + "\n" + unit)
+    axes[2].set_xlabel(r"Fermi level $E_F$ (eV)")
     for ax in axes:
-        ax.axhline(0, color="0.7", lw=0.5)
+        ax.axhline(0, color="0.6", lw=0.6)
         ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
-    axes[2].legend(fontsize=8)
-    fig.suptitle(f"GME tensor ({part}) of {title}: isotropic, traceless-symmetric, antisymmetric parts")
+    for ax in axes[1:]:
+        ax.legend(fontsize=8, ncol=3, loc="lower right")
+        lo, hi = ax.get_ylim()
+        if max(abs(lo), abs(hi)) < 1e-3 * max(1e-30, np.abs(dec["iso"]).max() / scale):
+            ax.set_ylim(-1, 1)  # zero by symmetry: do not blow up round-off noise
+            ax.text(0.5, 0.75, "zero within round-off (< 1e-3 of max |alpha_iso|)", transform=ax.transAxes,
+                    ha="center", va="center", color="0.3", fontsize=9,
+                    bbox=dict(facecolor="white", edgecolor="0.8", boxstyle="round"))
+    info = result.info
+    sub = info.get("settings", {}).get("smearing_description", "")
+    mesh = info.get("mesh", {})
+    if mesh.get("type") == "uniform":
+        sub += f"; mesh {'x'.join(str(n) for n in mesh['mesh'])}"
+    sg = info.get("symmetry", {}).get("international")
+    head = f"GME tensor alpha ({part}) of {title}" + (f" ({sg})" if sg else "")
+    fig.suptitle(f"{head}: isotropic, traceless-symmetric, antisymmetric parts\n{sub}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.subplots_adjust(right=0.86)  # room for the rad/mm axis
+    fig.savefig(path, dpi=110)
     plt.close(fig)
