@@ -40,21 +40,31 @@ def w90_K_text(fermi_energies: np.ndarray, K: np.ndarray, title: str) -> str:
         cols = [ef, 0.0, k[0, 0], k[1, 1], k[2, 2], (k[0, 1] + k[1, 0]) / 2, (k[0, 2] + k[2, 0]) / 2,
                 (k[1, 2] + k[2, 1]) / 2, (k[1, 2] - k[2, 1]) / 2, (k[2, 0] - k[0, 2]) / 2, (k[0, 1] - k[1, 0]) / 2]
         out.write("".join(f"{c:15.6E}" for c in cols) + "\n")
+    out.write(" \n \n")  # Wannier90 ends each block with two empty records
     return out.getvalue()
 
 
-def read_w90_K(path: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read a Wannier90 ``-gyrotropic-K_*.dat`` file: (E_F (nE,), K (nE, 3, 3)) with K[i][j]."""
+def read_w90_K(path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a Wannier90 ``SEED-gyrotropic-K_*.dat`` file (or ``PREFIX-gme-K_*.dat``).
+
+    path : file path or open text stream.
+    Returns (E_F (nE,) eV, K (nE, 3, 3) in the file's units, K[:, i, j]), inverting the
+    symmetric / antisymmetric columns: K12 = xy + z, K21 = xy - z, K13 = xz - y, K31 = xz + y,
+    K23 = yz + x, K32 = yz - x. Only omega = 0 files (one block) are supported.
+    """
+    if isinstance(path, (str, os.PathLike)):
+        with open(path) as f:
+            return read_w90_K(f)
+    name = getattr(path, "name", "<stream>")
     rows = []
-    with open(path) as f:
-        for line in f:
-            s = line.strip()
-            if not s or s.startswith("#"):
-                continue
-            rows.append([float(x.replace("D", "E")) for x in s.split()])
+    for line in path:
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        rows.append([float(x.replace("D", "E")) for x in s.split()])
     a = np.array(rows)
     if a.ndim != 2 or a.shape[1] != 11:
-        raise ValueError(f"{path}: expected 11 columns per line")
+        raise ValueError(f"{name}: expected 11 columns per line")
     xx, yy, zz, xy, xz, yz, x, y, z = a[:, 2:].T
     K = np.zeros((len(a), 3, 3))
     K[:, 0, 0], K[:, 1, 1], K[:, 2, 2] = xx, yy, zz
