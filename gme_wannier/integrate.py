@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import moments as mom
-from .bands import Interpolator
+from .bands import Interpolator, diagonal_columns, rotate_columns, select_window
 from .io.errors import GMEInputError
 from .model import TBModel
 from .smearing import Smearing
@@ -96,9 +96,131 @@ def _group_data(interp: Interpolator, k_red: np.ndarray, st: GMESettings) -> dic
     return out
 
 
+def energy_window(st: GMESettings, nw: int) -> tuple[float, float]:
+    """Band energies (eV) outside [lo, hi] have zero Fermi-surface weight at every E_F.
+
+    The smearing is cut at max_arg widths; the margin nw * degen_thresh covers the spread of a
+    degenerate group around its mean energy.
+    """
+    cut = st.smearing.max_arg * st.smearing.width + nw * st.degen_thresh + 1e-9
+    return min(st.fermi_energies) - cut, max(st.fermi_energies) + cut
+
+
+def _band_windows(E: np.ndarray, labels: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, int]:
+    """Per k, the first band of a contiguous window of ns bands holding every band in [lo, hi],
+    extended to whole degenerate groups. E : (nk, nw) ascending. Returns start (nk,), ns."""
+    nk, nw = E.shape
+    first = np.sum(E < lo, axis=1)  # first band >= lo
+    last = np.sum(E <= hi, axis=1) - 1  # last band <= hi
+    fi = mom.group_first_index(labels)
+    # last band of each band's group
+    rev = labels[:, ::-1]
+    li = nw - 1 - mom.group_first_index(rev)[:, ::-1]
+    ar = np.arange(nk)
+    first = fi[ar, np.clip(first, 0, nw - 1)]
+    last = li[ar, np.clip(last, 0, nw - 1)]
+    ns = int(np.max(last - first + 1))
+    start = np.clip(np.minimum(first, nw - ns), 0, None)
+    return start, ns
+
+
 def fermi_surface_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.ndarray,
                         st: GMESettings) -> dict:
     """Raw Fermi-surface sums of one chunk (internal units, before 1/V and unit factors).
+
+    Returns dict of float arrays: ``orb`` (nE, 3, 3) sum w (-f') v_i G_j [eV A^3],
+    ``spin`` (nE, 3, 3) sum w (-f') v_i sigma_j [A], ``dos`` (nE,) sum w (-f') [1/eV].
+
+    Same result as :func:`fermi_surface_chunk_reference`, with the work restricted to what has
+    a non-zero weight (the smearing is cut at max_arg widths):
+
+    1. H(k) and its eigenvalues at every k (eigenvalues only while few k-points are active);
+    2. the other Wannier-gauge matrices only at the active k-points (a band in the energy
+       window), eigenvectors there;
+    3. band-basis columns only for the window of bands around the Fermi levels.
+    """
+    k_red = np.atleast_2d(k_red)
+    weights = np.asarray(weights, dtype=float).reshape(-1)
+    EF = st.EF
+    nE, nw = len(EF), interp.nw
+    out = {"orb": np.zeros((nE, 3, 3)), "dos": np.zeros(nE)}
+    if interp.spin:
+        out["spin"] = np.zeros((nE, 3, 3))
+    if len(k_red) == 0:
+        return out
+    lo, hi = energy_window(st, nw)
+    phase = interp.phase(k_red)
+    H = interp.hamiltonian(phase)
+    stats = interp.stats
+    if stats["n_active"] < 0.4 * stats["n_k"] or stats["n_k"] == 0:
+        Eall = np.linalg.eigvalsh(H)
+        act = np.nonzero(((Eall >= lo) & (Eall <= hi)).any(axis=1))[0]
+        stats["n_k"] += len(k_red)
+        stats["n_active"] += len(act)
+        if len(act) == 0:
+            return out
+        E, U = np.linalg.eigh(H[act])
+    else:
+        E, U = np.linalg.eigh(H)
+        act = np.nonzero(((E >= lo) & (E <= hi)).any(axis=1))[0]
+        stats["n_k"] += len(k_red)
+        stats["n_active"] += len(act)
+        if len(act) == 0:
+            return out
+        E, U = E[act], U[act]
+    na = len(act)
+    labels = mom.degenerate_groups(E, st.degen_thresh)
+    start, ns = _band_windows(E, labels, lo, hi)
+    stats["n_columns"] += na * ns
+    cols = start[:, None] + np.arange(ns)[None, :]
+    Esel = np.take_along_axis(E, cols, axis=1)
+    lab_sel = np.take_along_axis(labels, cols, axis=1)
+    Usel = select_window(U, start, ns)
+
+    X = interp.derivatives(phase[act])  # (na, ncomp - 1, nw, nw)
+    n_full = 9 if interp.external else 3  # dH, A, B: full columns; CC, curl A, S: diagonals
+    Xbar = rotate_columns(X[:, :n_full], U, Usel)  # (na, n_full, nw, ns)
+    V = Xbar[:, :3]
+    v = np.take_along_axis(V, cols[:, None, None, :], axis=2)[:, :, 0, :].real  # (na, 3, ns)
+    D = mom.rotation_D_columns(V, E, Esel, labels, lab_sel)
+    if interp.external:
+        diag = diagonal_columns(X[:, 9:15], Usel)  # CC, curl A
+        Gc, Phi = mom.orbital_parts_columns(E, D, A=Xbar[:, 3:6], B=Xbar[:, 6:9], CC_diag=diag[:, :3],
+                                            Omega_bar_diag=diag[:, 3:6])
+    else:
+        Gc, Phi = mom.orbital_parts_columns(E, D)
+
+    first = mom.group_first_mask(lab_sel)
+    size = mom.group_sum_exact(np.ones(lab_sel.shape), lab_sel)
+    if st.degeneracy == "skip":
+        first = first & (size < 1.5)
+    cnt = np.maximum(size, 1.0)
+    Eg = mom.group_sum_exact(Esel, lab_sel) / cnt
+    vg = mom.group_sum_exact(v, lab_sel) / cnt[:, None, :]
+    delta = st.smearing.delta(Eg[:, :, None] - EF[None, None, :])  # (na, ns, nE)
+    delta *= (first * weights[act][:, None])[:, :, None]
+    dl = delta.reshape(na * ns, nE).T  # (nE, na*ns)
+
+    def contract(m):  # sum_kn delta (nE) v_i m_j -> (nE, 3, 3)
+        P = vg[:, :, None, :] * mom.group_sum_exact(m, lab_sel)[:, None, :, :]  # (na, 3, 3, ns)
+        return (dl @ np.moveaxis(P.reshape(na, 9, ns), 2, 1).reshape(na * ns, 9)).reshape(nE, 3, 3)
+
+    if st.moment_energy == "band":
+        out["orb"] = contract(Gc - Esel[:, None, :] * Phi)
+    else:
+        out["orb"] = contract(Gc) - EF[:, None, None] * contract(Phi)
+    out["dos"] = delta.sum(axis=(0, 1))
+    if interp.spin:
+        s0 = 15 if interp.external else 3
+        sigma = diagonal_columns(X[:, s0:s0 + 3], Usel).real
+        out["spin"] = contract(sigma)
+    return out
+
+
+def fermi_surface_chunk_reference(interp: Interpolator, k_red: np.ndarray, weights: np.ndarray,
+                        st: GMESettings) -> dict:
+    """:func:`fermi_surface_chunk` the straightforward way: every band at every k, full
+    rotations (kept as the reference of the tests and benchmarks).
 
     Returns dict of float arrays: ``orb`` (nE, 3, 3) sum w (-f') v_i G_j [eV A^3],
     ``spin`` (nE, 3, 3) sum w (-f') v_i sigma_j [A], ``dos`` (nE,) sum w (-f') [1/eV].
