@@ -39,19 +39,27 @@ def plot_decomposition(result, path: str, title: str = "", part: str = "total") 
     rax = ax.secondary_yaxis("right", functions=(lambda a: mu_0 * a * scale * 1e-3,
                                                  lambda r: r / (mu_0 * scale * 1e-3)))
     rax.set_ylabel(r"$\mu_0\alpha_{\rm iso}$ (rad/mm)")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
 
-    for k, c in zip(range(3), ("tab:red", "tab:green", "tab:blue")):
-        axes[1].plot(ef, dec["sym_eigenvalues"][:, k] / scale, color=c, marker=marker, label=f"eigenvalue {k + 1}")
-        axes[2].plot(ef, dec["delta"][:, k] / scale, color=c, marker=marker, label=r"$\delta_%s$" % "xyz"[k])
-    axes[1].set_ylabel(r"traceless symmetric $\alpha_S$" + "\n" + unit)
+    S = np.asarray(dec["sym"])
+    off = np.abs(S[:, [0, 0, 1], [1, 2, 2]]).max() if len(S) else 0.0
+    diagonal = off <= 1e-6 * max(np.abs(S).max(), 1e-300)
+    styles = (("tab:red", "-"), ("tab:green", "--"), ("tab:blue", ":"))
+    for k, (c, ls) in enumerate(styles):
+        if diagonal:  # fixed principal axes = x, y, z (e.g. cubic, trigonal, tetragonal): no sorting artefacts
+            axes[1].plot(ef, S[:, k, k] / scale, color=c, ls=ls, marker=marker, label=r"$\alpha_{S,%s}$" % (2 * "xyz"[k]))
+        else:
+            axes[1].plot(ef, dec["sym_eigenvalues"][:, k] / scale, color=c, ls=ls, marker=marker,
+                         label=f"eigenvalue {k + 1}")
+        axes[2].plot(ef, dec["delta"][:, k] / scale, color=c, ls=ls, marker=marker, label=r"$\delta_%s$" % "xyz"[k])
+    axes[1].set_ylabel(r"traceless symmetric $\alpha_S$" + ("" if diagonal else " (eigenvalues)") + "\n" + unit)
     axes[2].set_ylabel(r"antisymmetric: $\delta_k = \frac{1}{2}\epsilon_{kij}\alpha_{ij}$" + "\n" + unit)
     axes[2].set_xlabel(r"Fermi level $E_F$ (eV)")
     for ax in axes:
         ax.axhline(0, color="0.6", lw=0.6)
         ax.grid(alpha=0.3)
     for ax in axes[1:]:
-        ax.legend(fontsize=8, ncol=3, loc="lower right")
+        ax.legend(fontsize=8, ncol=3, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False)
         lo, hi = ax.get_ylim()
         if max(abs(lo), abs(hi)) < 1e-3 * max(1e-30, np.abs(dec["iso"]).max() / scale):
             ax.set_ylim(-1, 1)  # zero by symmetry: do not blow up round-off noise
