@@ -143,14 +143,15 @@ def screen_table(rows: list) -> tuple[str, str]:
     csv = io.StringIO()
     csv.write(",".join(cols) + "\n")
     txt = io.StringIO()
-    txt.write(f"{'material':40s} {'space group':16s} {'gyro':5s} {'E_F':>8s} {'alpha_iso':>12s} "
-              f"{'|alpha_S|':>11s} {'|delta|':>11s} {'rho_z':>9s}\n")
+    wm = max([len("material")] + [len(str(r.get("material", ""))) for r in rows])
+    txt.write(f"{'material':{wm}s} {'space group':16s} {'gyro':5s} {'E_F (eV)':>8s} {'alpha_iso':>12s} "
+              f"{'|alpha_S|':>11s} {'|delta|':>11s} {'rho_z':>9s}   (alpha in A m^-2 T^-1, rho in rad/mm)\n")
     for r in rows:
         csv.write(",".join('"%s"' % str(r.get(c, "")).replace('"', "'") for c in cols) + "\n")
         if r.get("error"):
-            txt.write(f"{r['material']:40s} FAILED: {r['error']}\n")
+            txt.write(f"{r['material']:{wm}s} FAILED: {r['error']}\n")
         else:
-            txt.write(f"{r['material']:40s} {r['space_group']:16s} {str(r['gyrotropic']):5s} {r['E_F_eV']:8.3f} "
+            txt.write(f"{r['material']:{wm}s} {r['space_group']:16s} {str(r['gyrotropic']):5s} {r['E_F_eV']:8.3f} "
                       f"{r['alpha_iso']:12.4e} {r['alpha_S_max']:11.4e} {r['delta_norm']:11.4e} "
                       f"{r['rho_z_rad_per_mm']:9.4f}\n")
     return csv.getvalue(), txt.getvalue()

@@ -204,7 +204,7 @@ def test_quiet_and_default_output_name(weyl, tmp_path, monkeypatch, capsys):
 
 def test_efermi_range_inclusive_and_errors(weyl, tmp_path, capsys):
     o = tmp_path / "r.json"
-    rc, _, _ = cli(["run", weyl, "--symmetry", "off", "--mesh", 3, 3, 3, "--efermi-range", 0, 0.3, 0.1, "-o", o,
+    rc, _, _ = cli(["run", weyl, "--symmetry", "off", "--mesh", 3, 3, 3, "--efermi-range", 0, 0.3, 0.1, "--output", o,
                     "--quiet"], capsys)
     assert rc == 0
     np.testing.assert_allclose(load(o)["fermi_energies_eV"], [0, 0.1, 0.2, 0.3], atol=1e-12)
