@@ -90,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("screen", help="run several materials with the same settings and tabulate")
     s.add_argument("seeds", nargs="+")
     _add_calc_options(s)
-    s.add_argument("--window", type=float, default=0.0, help="report the largest |alpha_iso| within E_F +- window (eV)")
-    s.add_argument("--table", default="gme-screen.csv", help="CSV table (default gme-screen.csv)")
+    s.add_argument("--window", type=float, help="report the largest |alpha_iso| within E_F +- window (eV; default 0: all)")
+    s.add_argument("--table", help="CSV table (default gme-screen.csv)")
     w = sub.add_parser("make-weyl", help="write the analytic two-node Weyl model (SEED_hr.dat, SEED.win)")
     w.add_argument("seed")
     w.add_argument("--b", type=float, default=0.05, help="node energies +-b, eV")
@@ -296,14 +296,15 @@ def _cmd_screen(args, parser) -> int:
         for seed in args.seeds:
             try:
                 model, result = run_one(seed, o, comm, progress=False)
-                rows.append(screen_row(seed, model, result, window=args.window))
+                rows.append(screen_row(seed, model, result, window=float(o.get("window") or 0.0)))
             except Exception as exc:  # noqa: BLE001 - one failing material must not stop the others
                 rows.append({"material": seed, "error": f"{type(exc).__name__}: {exc}"})
         if comm.is_root:
             csv, text = screen_table(rows)
-            write_text(args.table, csv)
+            table = o.get("table") or "gme-screen.csv"
+            write_text(table, csv)
             print(text)
-            print(f"table written to {args.table}")
+            print(f"table written to {table}")
     return 0
 
 

@@ -339,6 +339,16 @@ def test_config_errors(weyl, tmp_path, capsys):
     assert rc == 2 and "file not found" in err
 
 
+def test_config_for_screen(weyl, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "screen.toml"
+    cfg.write_text(f'table = "{tmp_path / "from-config.csv"}"\nwindow = 0.05\nsymmetry = "off"\nmesh = [3, 3, 3]\n'
+                   'efermi = [0.0, 0.05]\n')
+    rc, out, _ = cli(["screen", weyl, "--config", cfg], capsys)
+    assert rc == 0 and (tmp_path / "from-config.csv").exists() and "from-config.csv" in out
+    assert not (tmp_path / "gme-screen.csv").exists()
+
+
 # ---------------------------------------------------------------- real data: source, convention, win-box, spin
 
 
