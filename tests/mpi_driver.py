@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
         sums = chunked_sum(args.n_chunks, compute, comm, checkpoint=ckpt)
         total_calls = comm.sum(np.array(float(calls)))
         if comm.is_root and args.out:
-            np.savez(args.out, calls=total_calls, size=comm.size, **sums)
+            resumed = ckpt.n_resumed if ckpt is not None else 0
+            np.savez(args.out, calls=total_calls, size=comm.size, resumed=resumed, **sums)
 
 
 if __name__ == "__main__":

@@ -220,6 +220,10 @@ def test_mpi_kill_and_resume(tmp_path, n_resume):
     proc = run_mpi(n_resume, "--checkpoint", ck, "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     result, calls = load_result(out)
-    assert calls == N_CHUNKS - len(done)
+    # rank 0 may still save a chunk while MPI_Abort is tearing the job down, after mpirun
+    # returned: the resumed run reports what it found, at least what we saw.
+    resumed = int(np.load(out)["resumed"])
+    assert resumed >= len(done)
+    assert calls == N_CHUNKS - resumed
     assert_sums_equal(result, direct_sum())
     assert Checkpoint(ck, "test").files() == []
