@@ -28,6 +28,11 @@ def _add_calc_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--convention", choices=["wannierberri", "postw90"],
                    help="real-space matrices from .chk data: wannierberri (default; MDRS, phase convention I) or "
                         "postw90 (exactly as postw90 3.1, honours use_ws_distance of the .win)")
+    g.add_argument("--ws-images", choices=["mdrs", "wsvec"],
+                   help="_hr/_tb sources: Wigner-Seitz images recomputed from the centres (mdrs, default) or "
+                        "Wannier90's _wsvec.dat as it is")
+    g.add_argument("--ws-tolerance", type=float,
+                   help="tie tolerance of the Wigner-Seitz image choice, Angstrom (default 1e-3)")
     g.add_argument("--internal-only", action="store_true", help="orbital moment from the internal (tight-binding) terms only")
     g.add_argument("--no-spin", action="store_true", help="leave out the spin moment even if .spn is present")
     g.add_argument("--g-s", type=float, help="spin g-factor (default 2)")
@@ -223,7 +228,8 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool]):
     from .load import load_model
 
     model = load_model(seed, source=o["source"], use_spn=not o.get("no_spin", False),
-                       convention=o.get("convention") or "wannierberri")
+                       convention=o.get("convention") or "wannierberri", ws_images=o.get("ws_images") or "mdrs",
+                       ws_tolerance=float(o["ws_tolerance"]) if o.get("ws_tolerance") is not None else 1e-3)
     win = read_win(seed + ".win") if os.path.exists(seed + ".win") else None
     box, extra = _win_box(o, win)
     o = {**o, **extra}

@@ -69,7 +69,8 @@ def _seed_from(path: str) -> str:
 
 
 def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn: bool = True,
-               win: Optional[str] = None, convention: str = "wannierberri") -> TBModel:
+               win: Optional[str] = None, convention: str = "wannierberri", ws_images: str = "mdrs",
+               ws_tolerance: float = 1e-3) -> TBModel:
     """Load a Wannier model from ``DIR/SEED`` (a seed path; a file of the set is accepted too).
 
     Parameters
@@ -88,9 +89,18 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
         (centres in the Fourier phase). "postw90": exactly as postw90 3.1 (Wigner-Seitz supercell
         with ndegen, convention II position matrices, ``use_ws_distance`` of the ``.win``, default
         true), to reproduce its numbers; see docs/validation.md.
+    ws_images : {"mdrs", "wsvec"}
+        _hr/_tb sources: recompute the Wigner-Seitz images from the Wannier centres (MDRS with
+        tie tolerance ``ws_tolerance``, default) or apply Wannier90's ``_wsvec.dat`` as it is.
+    ws_tolerance : float, Angstrom
+        Tie tolerance of the MDRS image choice (chk source with the wannierberri convention, and
+        hr/tb with ws_images="mdrs"). Symmetric centres agree only to ~1e-5 Angstrom after an
+        unconstrained Wannierisation; ties split unevenly break the crystal symmetry (GaAs, Te+SOC).
     """
     if source not in SOURCES:
         raise InputFileError(str(seed), f"unknown source '{source}' (choose from {', '.join(SOURCES)})")
+    if ws_images not in WS_IMAGES:
+        raise InputFileError(str(seed), f"unknown ws_images '{ws_images}' (choose mdrs or wsvec)")
     if convention not in ("wannierberri", "postw90"):
         raise InputFileError(str(seed), f"unknown convention '{convention}' (choose wannierberri or postw90)")
     seed = _seed_from(os.fspath(seed))
@@ -113,11 +123,11 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
     if convention == "postw90" and source != "chk":
         raise InputFileError(seed, "convention 'postw90' needs the checkpoint data (SEED.chk + SEED.eig)")
     if source == "chk":
-        model = _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention)
+        model = _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention, ws_tolerance)
     elif source == "tb":
-        model = _from_tb(seed, files, windata, atoms)
+        model = _from_tb(seed, files, windata, atoms, ws_images, ws_tolerance)
     else:
-        model = _from_hr(seed, files, windata, atoms)
+        model = _from_hr(seed, files, windata, atoms, ws_images, ws_tolerance)
     herm = model.hermiticity_error()
     if herm > 1e-6 * max(1.0, float(np.abs(model.H_R).max())):
         raise InputFileError(seed, f"the Hamiltonian is not Hermitian (max |H(R) - H(-R)^+| = {herm:.2e} eV)")
@@ -136,7 +146,8 @@ def _check_lattice(windata: WinData, lattice: np.ndarray, path: str) -> None:
                                    "(different structure, or lengths in Bohr vs Angstrom?)")
 
 
-def _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention="wannierberri") -> TBModel:
+def _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention="wannierberri",
+              ws_tolerance=1e-3) -> TBModel:
     from .io.w90data import load_w90_matrices
 
     if convention == "postw90":
@@ -144,7 +155,7 @@ def _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention="wannier
 
         return load_postw90_model(seed, windata, use_uhu=use_uhu, use_spn=use_spn, atoms=atoms)
 
-    d = load_w90_matrices(seed, use_uhu=use_uhu, use_spn=use_spn)
+    d = load_w90_matrices(seed, use_uhu=use_uhu, use_spn=use_spn, ws_tolerance=ws_tolerance)
     _check_num_wann(windata, d["num_wann"], d["files"][0])
     _check_lattice(windata, d["real_lattice"], d["files"][0])
     spin = d.get("S_R") is not None
@@ -156,7 +167,7 @@ def _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention="wannier
             "internal + Berry-connection terms (A from .mmn; no .uHu: B and C missing)"
             if d.get("A_R") is not None else "internal (tight-binding) terms only"),
         "spin_moment": "from .spn" if spin else "none",
-        "ws_distance": "WannierBerri MDRS (use_ws_distance=true equivalent)",
+        "ws_distance": f"WannierBerri MDRS (use_ws_distance=true equivalent), tie tolerance {ws_tolerance} A",
     }
     A = d.get("A_R") if full else None  # without B and C, A alone is not a consistent moment
     return TBModel(real_lattice=d["real_lattice"], iRvec=d["iRvec"], H_R=d["H_R"],
@@ -165,13 +176,27 @@ def _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention="wannier
                    name=os.path.basename(seed), provenance=prov)
 
 
-def _wsvec(files, nw):
+WS_IMAGES = ("mdrs", "wsvec")
+
+
+def _images(files, windata, iRvec, mats, centres, lattice, ws_images, ws_tolerance, used):
+    """Wigner-Seitz images of the _hr/_tb matrices: our MDRS fold from the centres (default,
+    needs mp_grid in the .win), or Wannier90's _wsvec.dat as it is. Returns (iRvec, mats, note)."""
+    from .io.tbfiles import mdrs_fold
+
+    nw = mats[0].shape[1]
+    mp = windata.get_floats("mp_grid", 3)
+    if ws_images == "mdrs" and mp is not None:
+        iRvec, mats = mdrs_fold(iRvec, mats, centres, lattice, mp.astype(int), tolerance=ws_tolerance)
+        return iRvec, mats, f"MDRS images recomputed from the centres (tie tolerance {ws_tolerance} A)"
     if files["wsvec"]:
-        return read_wsvec(files["wsvec"], nw), files["wsvec"]
-    return None, None
+        iRvec, mats = apply_wsvec(iRvec, mats, read_wsvec(files["wsvec"], nw), path=files["wsvec"])
+        used.append(files["wsvec"])
+        return iRvec, mats, "from _wsvec.dat (Wannier90's tie tolerance 1e-5 A)"
+    return iRvec, mats, "none (no mp_grid in the .win and no _wsvec.dat)"
 
 
-def _from_tb(seed, files, windata, atoms) -> TBModel:
+def _from_tb(seed, files, windata, atoms, ws_images="mdrs", ws_tolerance=1e-3) -> TBModel:
     if not files["tb"]:
         raise InputFileError(seed + "_tb.dat", "file not found")
     rs = read_tb(files["tb"])
@@ -184,27 +209,19 @@ def _from_tb(seed, files, windata, atoms) -> TBModel:
         raise InputFileError(rs.path, "R = 0 is missing from the R-vector list")
     if rs.r_R is None:
         raise InputFileError(rs.path, "no position-operator block: use the _hr.dat source instead")
+    # the centres are the diagonal of r(R = 0); the rest of r(R) is not used: without B and C
+    # (.mmn/.uHu) the Berry-connection terms alone are not a consistent orbital moment
     centres = np.real(np.diagonal(rs.r_R[iR0[0]], axis1=0, axis2=1)).T.copy()
-    ws, wpath = _wsvec(files, nw)
-    iRvec, (H, r) = apply_wsvec(rs.iRvec, [rs.H_R, rs.r_R], ws, path=wpath or "")
-    if wpath:
-        used.append(wpath)
-    # convention II -> I: A(R=0) diagonal minus the centres
-    iR0 = np.nonzero(np.all(iRvec == 0, axis=1))[0][0]
-    A = r.copy()
-    A[iR0, np.arange(nw), np.arange(nw), :] -= centres
+    iRvec, (H,), note = _images(files, windata, rs.iRvec, [rs.H_R], centres, rs.real_lattice, ws_images,
+                                ws_tolerance, used)
     prov = {"source": "tb", "files": used,
-            "orbital_moment": "internal (tight-binding) terms only; the position matrices of _tb.dat "
-                              "are kept for diagnostics (B and C need .mmn/.uHu)",
-            "spin_moment": "none (no .spn with this source)",
-            "ws_distance": "from _wsvec.dat" if wpath else "none (no _wsvec.dat)"}
-    model = TBModel(real_lattice=rs.real_lattice, iRvec=iRvec, H_R=H, centres_cart=centres,
-                    atoms=atoms, spinors=windata.spinors, name=os.path.basename(seed), provenance=prov)
-    del A
-    return model
+            "orbital_moment": "internal (tight-binding) terms only (centres from the position block)",
+            "spin_moment": "none (no .spn with this source)", "ws_distance": note}
+    return TBModel(real_lattice=rs.real_lattice, iRvec=iRvec, H_R=H, centres_cart=centres,
+                   atoms=atoms, spinors=windata.spinors, name=os.path.basename(seed), provenance=prov)
 
 
-def _from_hr(seed, files, windata, atoms) -> TBModel:
+def _from_hr(seed, files, windata, atoms, ws_images="mdrs", ws_tolerance=1e-3) -> TBModel:
     if not files["hr"]:
         raise InputFileError(seed + "_hr.dat", "file not found")
     rs = read_hr(files["hr"])
@@ -220,13 +237,10 @@ def _from_hr(seed, files, windata, atoms) -> TBModel:
     else:
         centres = np.zeros((nw, 3))
         centres_note = "no _centres.xyz: all Wannier functions placed at the cell origin"
-    ws, wpath = _wsvec(files, nw)
-    iRvec, (H,) = apply_wsvec(rs.iRvec, [rs.H_R], ws, path=wpath or "")
-    if wpath:
-        used.append(wpath)
+    iRvec, (H,), note = _images(files, windata, rs.iRvec, [rs.H_R], centres, windata.real_lattice, ws_images,
+                                ws_tolerance, used)
     prov = {"source": "hr", "files": used,
             "orbital_moment": f"internal (tight-binding) terms only; {centres_note}",
-            "spin_moment": "none (no .spn with this source)",
-            "ws_distance": "from _wsvec.dat" if wpath else "none (no _wsvec.dat)"}
+            "spin_moment": "none (no .spn with this source)", "ws_distance": note}
     return TBModel(real_lattice=windata.real_lattice, iRvec=iRvec, H_R=H, centres_cart=centres,
                    atoms=atoms, spinors=windata.spinors, name=os.path.basename(seed), provenance=prov)
