@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .integrate import GMESettings, sum_over_kpoints, to_ampere
+from .integrate import GMESettings, sum_over_kpoints, sum_over_mesh_tetra, to_ampere
 from .io.errors import GMEInputError
 from .kmesh import box_mesh, check_mesh, uniform_mesh
 from .model import TBModel
@@ -49,7 +49,9 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
     box : dict with ``center``, ``b1``, ``b2``, ``b3`` (reduced) and ``mesh``, optional
         Integrate over a box of the BZ instead (Wannier90's gyrotropic_box_*); never symmetrized.
     comm : communicator from :func:`gme_wannier.parallel.get_comm` (serial by default).
-    kernel : "surface" (Fermi-surface form, default) or "sea" (Fermi-sea cross-check).
+    kernel : "surface" (Fermi-surface form, default), "sea" (Fermi-sea cross-check) or "tetra"
+        (Fermi surface by linear tetrahedra on the whole Gamma-centred mesh, no k reduction;
+        the smearing is not used).
     checkpoint : path of a checkpoint to write and resume from, optional.
     progress : show a progress bar on rank 0 (None: only on a terminal).
     structure : ase.Atoms, optional
@@ -68,8 +70,10 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         comm = get_comm("serial")
     if symmetry not in SYMMETRY_MODES:
         raise GMEInputError(f"unknown symmetry mode '{symmetry}' (choose auto or off)")
-    if kernel not in ("surface", "sea"):
-        raise GMEInputError(f"unknown kernel '{kernel}' (surface or sea)")
+    if kernel not in ("surface", "sea", "tetra"):
+        raise GMEInputError(f"unknown kernel '{kernel}' (surface, sea or tetra)")
+    if kernel == "tetra" and (box is not None or any(shift)):
+        raise GMEInputError("kernel 'tetra' needs the unshifted uniform mesh (no box, no shift)")
     t0 = time.perf_counter()
     atoms = structure if structure is not None else model.atoms
     sym = None
@@ -97,7 +101,7 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         use_sym = False
     else:
         mesh = check_mesh(mesh)
-        use_sym = symmetry == "auto"
+        use_sym = symmetry == "auto" and kernel != "tetra"
         n_full = int(np.prod(mesh))
         if use_sym:
             irr = irreducible_kpoints(mesh, sym, shift=shift)
@@ -117,8 +121,12 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
                          "chunk_size": chunk_size}, sort_keys=True)
         ckpt = Checkpoint(checkpoint, fp, every_seconds=checkpoint_every)
     bar = Progress(len(k_red), enabled=progress) if progress is not False and comm.is_root else None
-    raw = sum_over_kpoints(model, k_red, weights, settings, comm=comm, chunk_size=chunk_size,
-                           kernel=kernel, checkpoint=ckpt, progress=bar)
+    if kernel == "tetra":
+        raw = sum_over_mesh_tetra(model, mesh, settings, comm=comm, chunk_size=chunk_size, checkpoint=ckpt,
+                                  progress=bar)
+    else:
+        raw = sum_over_kpoints(model, k_red, weights, settings, comm=comm, chunk_size=chunk_size,
+                               kernel=kernel, checkpoint=ckpt, progress=bar)
     if spin_degeneracy not in (1, 2):
         raise GMEInputError("spin_degeneracy must be 1 or 2")
     if spin_degeneracy == 2 and model.spinors:

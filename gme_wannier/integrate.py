@@ -124,53 +124,51 @@ def _band_windows(E: np.ndarray, labels: np.ndarray, lo: float, hi: float) -> tu
     return start, ns
 
 
-def fermi_surface_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.ndarray,
-                        st: GMESettings) -> dict:
-    """Raw Fermi-surface sums of one chunk (internal units, before 1/V and unit factors).
+def window_band_data(interp: Interpolator, k_red: np.ndarray, st: GMESettings,
+                     window: Optional[tuple] = None) -> Optional[dict]:
+    """Per-band energies, velocities and moment parts for the bands near the Fermi levels.
 
-    Returns dict of float arrays: ``orb`` (nE, 3, 3) sum w (-f') v_i G_j [eV A^3],
-    ``spin`` (nE, 3, 3) sum w (-f') v_i sigma_j [A], ``dos`` (nE,) sum w (-f') [1/eV].
+    Stage 1: H(k) and its eigenvalues at every k (eigenvalues only while few k-points are
+    active). Stage 2, only at the active k-points (a band in :func:`energy_window`): the other
+    Wannier-gauge matrices, the eigenvectors, and band-basis columns for a window of ns bands.
 
-    Same result as :func:`fermi_surface_chunk_reference`, with the work restricted to what has
-    a non-zero weight (the smearing is cut at max_arg widths):
+    window : (first band, number of bands), optional
+        Use these bands at every k and skip the screening (every k is active).
 
-    1. H(k) and its eigenvalues at every k (eigenvalues only while few k-points are active);
-    2. the other Wannier-gauge matrices only at the active k-points (a band in the energy
-       window), eigenvectors there;
-    3. band-basis columns only for the window of bands around the Fermi levels.
+    Returns None when no k-point is active, else a dict: ``act`` int (na,) indices into k_red;
+    ``cols`` int (na, ns) band indices; ``E`` (na, ns) eV; ``labels`` (na, ns) degenerate
+    groups; ``v`` (na, 3, ns) eV Angstrom; ``Gc`` (na, 3, ns) eV Angstrom^2; ``Phi`` (na, 3, ns)
+    Angstrom^2; ``sigma`` (na, 3, ns) when the model has spin.
     """
     k_red = np.atleast_2d(k_red)
-    weights = np.asarray(weights, dtype=float).reshape(-1)
-    EF = st.EF
-    nE, nw = len(EF), interp.nw
-    out = {"orb": np.zeros((nE, 3, 3)), "dos": np.zeros(nE)}
-    if interp.spin:
-        out["spin"] = np.zeros((nE, 3, 3))
-    if len(k_red) == 0:
-        return out
+    nw = interp.nw
     lo, hi = energy_window(st, nw)
     phase = interp.phase(k_red)
     H = interp.hamiltonian(phase)
     stats = interp.stats
-    if stats["n_active"] < 0.4 * stats["n_k"] or stats["n_k"] == 0:
+    stats["n_k"] += len(k_red)
+    if window is not None:
+        act = np.arange(len(k_red))
+        E, U = np.linalg.eigh(H)
+    elif stats["n_active"] < 0.4 * (stats["n_k"] - len(k_red)) or stats["n_k"] == len(k_red):
         Eall = np.linalg.eigvalsh(H)
         act = np.nonzero(((Eall >= lo) & (Eall <= hi)).any(axis=1))[0]
-        stats["n_k"] += len(k_red)
-        stats["n_active"] += len(act)
         if len(act) == 0:
-            return out
+            return None
         E, U = np.linalg.eigh(H[act])
     else:
         E, U = np.linalg.eigh(H)
         act = np.nonzero(((E >= lo) & (E <= hi)).any(axis=1))[0]
-        stats["n_k"] += len(k_red)
-        stats["n_active"] += len(act)
         if len(act) == 0:
-            return out
+            return None
         E, U = E[act], U[act]
+    stats["n_active"] += len(act)
     na = len(act)
     labels = mom.degenerate_groups(E, st.degen_thresh)
-    start, ns = _band_windows(E, labels, lo, hi)
+    if window is None:
+        start, ns = _band_windows(E, labels, lo, hi)
+    else:
+        start, ns = np.full(na, window[0]), int(window[1])
     stats["n_columns"] += na * ns
     cols = start[:, None] + np.arange(ns)[None, :]
     Esel = np.take_along_axis(E, cols, axis=1)
@@ -189,32 +187,161 @@ def fermi_surface_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.nda
                                             Omega_bar_diag=diag[:, 3:6])
     else:
         Gc, Phi = mom.orbital_parts_columns(E, D)
+    out = {"act": act, "cols": cols, "E": Esel, "labels": lab_sel, "v": v, "Gc": Gc, "Phi": Phi}
+    if interp.spin:
+        s0 = 15 if interp.external else 3
+        out["sigma"] = diagonal_columns(X[:, s0:s0 + 3], Usel).real
+    return out
 
-    first = mom.group_first_mask(lab_sel)
-    size = mom.group_sum_exact(np.ones(lab_sel.shape), lab_sel)
+
+def _zero_sums(interp: Interpolator, nE: int) -> dict:
+    out = {"orb": np.zeros((nE, 3, 3)), "dos": np.zeros(nE)}
+    if interp.spin:
+        out["spin"] = np.zeros((nE, 3, 3))
+    return out
+
+
+def fermi_surface_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.ndarray,
+                        st: GMESettings) -> dict:
+    """Raw Fermi-surface sums of one chunk (internal units, before 1/V and unit factors).
+
+    Returns dict of float arrays: ``orb`` (nE, 3, 3) sum w (-f') v_i G_j [eV A^3],
+    ``spin`` (nE, 3, 3) sum w (-f') v_i sigma_j [A], ``dos`` (nE,) sum w (-f') [1/eV].
+
+    Same result as :func:`fermi_surface_chunk_reference`, with the work restricted to what has a
+    non-zero weight (the smearing is cut at max_arg widths): see :func:`window_band_data`.
+    """
+    weights = np.asarray(weights, dtype=float).reshape(-1)
+    EF = st.EF
+    nE = len(EF)
+    out = _zero_sums(interp, nE)
+    if len(weights) == 0:
+        return out
+    b = window_band_data(interp, k_red, st)
+    if b is None:
+        return out
+    lab = b["labels"]
+    na, ns = lab.shape
+    first = mom.group_first_mask(lab)
+    size = mom.group_sum_exact(np.ones(lab.shape), lab)
     if st.degeneracy == "skip":
         first = first & (size < 1.5)
     cnt = np.maximum(size, 1.0)
-    Eg = mom.group_sum_exact(Esel, lab_sel) / cnt
-    vg = mom.group_sum_exact(v, lab_sel) / cnt[:, None, :]
+    Eg = mom.group_sum_exact(b["E"], lab) / cnt
+    vg = mom.group_sum_exact(b["v"], lab) / cnt[:, None, :]
     delta = st.smearing.delta(Eg[:, :, None] - EF[None, None, :])  # (na, ns, nE)
-    delta *= (first * weights[act][:, None])[:, :, None]
+    delta *= (first * weights[b["act"]][:, None])[:, :, None]
     dl = delta.reshape(na * ns, nE).T  # (nE, na*ns)
 
     def contract(m):  # sum_kn delta (nE) v_i m_j -> (nE, 3, 3)
-        P = vg[:, :, None, :] * mom.group_sum_exact(m, lab_sel)[:, None, :, :]  # (na, 3, 3, ns)
+        P = vg[:, :, None, :] * mom.group_sum_exact(m, lab)[:, None, :, :]  # (na, 3, 3, ns)
         return (dl @ np.moveaxis(P.reshape(na, 9, ns), 2, 1).reshape(na * ns, 9)).reshape(nE, 3, 3)
 
     if st.moment_energy == "band":
-        out["orb"] = contract(Gc - Esel[:, None, :] * Phi)
+        out["orb"] = contract(b["Gc"] - b["E"][:, None, :] * b["Phi"])
     else:
-        out["orb"] = contract(Gc) - EF[:, None, None] * contract(Phi)
+        out["orb"] = contract(b["Gc"]) - EF[:, None, None] * contract(b["Phi"])
     out["dos"] = delta.sum(axis=(0, 1))
-    if interp.spin:
-        s0 = 15 if interp.external else 3
-        sigma = diagonal_columns(X[:, s0:s0 + 3], Usel).real
-        out["spin"] = contract(sigma)
+    if "sigma" in b:
+        out["spin"] = contract(b["sigma"])
     return out
+
+
+def tetra_chunk(interp: Interpolator, k_red: np.ndarray, W: np.ndarray, band0: int, pad: int,
+                st: GMESettings) -> dict:
+    """Raw sums of one chunk with tetrahedron weights (same keys and units as
+    :func:`fermi_surface_chunk`).
+
+    W : float (nk, nb, nE) 1/eV, :func:`gme_wannier.tetra.fermi_surface_weights` of bands
+    band0 .. band0 + nb - 1 at these k-points. Per-band quantities are group means (the group
+    sum shared equally by its members, gauge invariant); bands band0 - pad .. band0 + nb + pad - 1
+    are evaluated so that groups at the edges are whole.
+    """
+    EF = st.EF
+    nE = len(EF)
+    out = _zero_sums(interp, nE)
+    nk, nb, _ = W.shape
+    if nk == 0:
+        return out
+    nw = interp.nw
+    b_lo = max(0, band0 - pad)
+    b_hi = min(nw, band0 + nb + pad)
+    b = window_band_data(interp, k_red, st, window=(b_lo, b_hi - b_lo))
+    lab = b["labels"]
+    size = mom.group_sum_exact(np.ones(lab.shape), lab)
+    fi = mom.group_first_index(lab)
+    cnt = np.maximum(size, 1.0)
+    inner = slice(band0 - b_lo, band0 - b_lo + nb)
+
+    def per_band(x):  # group mean at every member, bands band0 .. band0 + nb - 1
+        g = mom.group_sum_exact(x, lab) / cnt.reshape((len(lab),) + (1,) * (x.ndim - 2) + (lab.shape[1],))
+        idx = np.broadcast_to(fi.reshape((len(lab),) + (1,) * (x.ndim - 2) + (lab.shape[1],)), g.shape)
+        return np.take_along_axis(g, idx, axis=-1)[..., inner]
+
+    Wk = W
+    if st.degeneracy == "skip":
+        Wk = W * (np.take_along_axis(size, fi, axis=-1)[:, inner] < 1.5)[:, :, None]
+    v = per_band(b["v"])  # (nk, 3, nb)
+    dl = Wk.transpose(2, 0, 1).reshape(nE, nk * nb)
+
+    def contract(m):
+        P = v[:, :, None, :] * per_band(m)[:, None, :, :]
+        return (dl @ np.moveaxis(P.reshape(nk, 9, nb), 2, 1).reshape(nk * nb, 9)).reshape(nE, 3, 3)
+
+    if st.moment_energy == "band":
+        out["orb"] = contract(b["Gc"] - b["E"][:, None, :] * b["Phi"])
+    else:
+        out["orb"] = contract(b["Gc"]) - EF[:, None, None] * contract(b["Phi"])
+    out["dos"] = Wk.sum(axis=(0, 1))
+    if "sigma" in b:
+        out["spin"] = contract(b["sigma"])
+    return out
+
+
+def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chunk_size: int = 1000,
+                        checkpoint=None, progress=None, interp: Optional[Interpolator] = None,
+                        blas_threads: int = 1) -> dict:
+    """Linear-tetrahedron Fermi-surface sums on the whole uniform Gamma-centred mesh.
+
+    The energies are computed at every mesh point (on every rank: the tetrahedron weights need
+    the neighbours), the weights of :mod:`gme_wannier.tetra` follow, and the moments are
+    evaluated only at the mesh points with a non-zero weight, in chunks distributed over the
+    ranks. Memory: the band energies in the Fermi window on the whole mesh, and their weights.
+    Returns the raw sums (see :func:`fermi_surface_chunk`); ``smearing`` is not used.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from .kmesh import check_mesh, uniform_mesh
+    from .parallel import chunked_sum, get_comm
+    from .tetra import fermi_surface_weights
+
+    if comm is None:
+        comm = get_comm("serial")
+    mesh = check_mesh(mesh)
+    if interp is None:
+        interp = Interpolator(model, external=st.external, spin=st.spin)
+    k = uniform_mesh(mesh)
+    EF = st.EF
+    with threadpool_limits(limits=blas_threads):
+        E = np.concatenate([np.linalg.eigvalsh(interp.hamiltonian(interp.phase(k[i:i + chunk_size])))
+                            for i in range(0, len(k), chunk_size)])
+        # bands that reach the Fermi window somewhere
+        reach = np.nonzero((E.min(axis=0) < EF.max()) & (E.max(axis=0) > EF.min()))[0]
+        if len(reach) == 0:
+            return _zero_sums(interp, len(EF))
+        band0, nb = int(reach[0]), int(reach[-1] - reach[0] + 1)
+        W = fermi_surface_weights(E[:, band0:band0 + nb], mesh, model.recip_lattice, EF)
+        del E
+        act = np.nonzero(np.any(W != 0, axis=(1, 2)))[0]
+        n_chunks = max(1, -(-len(act) // chunk_size))
+        bounds = np.linspace(0, len(act), n_chunks + 1).astype(int)
+
+        def compute_chunk(c: int) -> dict:
+            idx = act[bounds[c]:bounds[c + 1]]
+            return tetra_chunk(interp, k[idx], W[idx], band0, 4, st)
+
+        return chunked_sum(n_chunks, compute_chunk, comm, checkpoint=checkpoint, progress=progress,
+                           items_per_chunk=list(np.diff(bounds)))
 
 
 def fermi_surface_chunk_reference(interp: Interpolator, k_red: np.ndarray, weights: np.ndarray,

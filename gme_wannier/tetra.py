@@ -1,0 +1,182 @@
+"""Linear tetrahedron method for Fermi-surface integrals on a uniform mesh.
+
+Each cell of the Gamma-centred mesh N1 x N2 x N3 (corners i + {0,1}^3, periodic) is cut into six
+tetrahedra around its shortest main diagonal (Bloechl, Jepsen, Andersen, PRB 49, 16223 (1994)).
+In each tetrahedron a band energy E and a quantity X are interpolated linearly between the four
+corners; then, with V_T = 1 / (6 N1 N2 N3) the fraction of the BZ of one tetrahedron,
+
+    int_T delta(E_F - E(k)) X(k) d^3k / V_BZ = sum_c w_c(E_F) X_c
+
+exactly, where the cross-section {E = E_F} is a triangle or a quadrilateral (two triangles) and
+the centroid rule on each triangle is exact for linear X. The corner weights w_c follow from the
+points where E_F cuts the edges (t_ij = (E_F - e_i) / (e_j - e_i)) and the area of the section
+divided by |grad E| (Lambin and Vigneron, PRB 29, 3430 (1984)). Summed over tetrahedra, the
+weight of mesh point k for band n is W[k, n, e], so that
+
+    sum_k sum_n W[k, n, e] X_n(k)  ~  int delta(E_F,e - E_n(k)) X_n(k) d^3k / V_BZ,
+
+band by band with the bands sorted by energy at every corner. ``sum_k W`` is the density of
+states per unit cell (1/eV), and the sum of X = 1 integrates to it.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["tetrahedra", "tetra_corner_weights", "fermi_surface_weights"]
+
+# the 6 tetrahedra of a cube along the main diagonal 0 -> 7 (corner c = 4 i + 2 j + k)
+_CUBE = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+_TET_07 = np.array([[0, 1, 3, 7], [0, 1, 5, 7], [0, 2, 3, 7], [0, 2, 6, 7], [0, 4, 5, 7], [0, 4, 6, 7]])
+
+
+def tetrahedra(mesh: Sequence[int], recip_lattice: np.ndarray) -> np.ndarray:
+    """Corner indices of the 6 N1 N2 N3 tetrahedra of the mesh.
+
+    Parameters
+    ----------
+    mesh : 3 ints
+    recip_lattice : float (3, 3), 1/Angstrom, reciprocal vectors as rows (only used to pick the
+        shortest of the four main diagonals of a cell, in Cartesian coordinates).
+
+    Returns
+    -------
+    int (6 N, 4): flat C-order indices (:func:`gme_wannier.kmesh.mesh_index`) of the corners.
+    """
+    n = np.array(mesh, dtype=int)
+    dk = recip_lattice / n[:, None]  # cell edges, Cartesian
+    # the four main diagonals: corner c -> 7 - c for c = 0, 1, 2, 3
+    best, best_len = 0, np.inf
+    for c in range(4):
+        d = (_CUBE[7 - c] - _CUBE[c]) @ dk
+        if np.linalg.norm(d) < best_len - 1e-12:
+            best, best_len = c, np.linalg.norm(d)
+    # map the cube so that corner `best` becomes 0 (reflect the axes where best has a 1)
+    flip = _CUBE[best]
+    cube = np.abs(_CUBE - flip)  # corner c of the reflected cube -> its offsets in the original
+    # reflected corner index of each original corner position
+    perm = np.array([int(np.nonzero((cube == _CUBE[c]).all(axis=1))[0][0]) for c in range(8)])
+    tets = perm[_TET_07]  # (6, 4) corner ids of the original cube
+    base = np.indices(tuple(n)).reshape(3, -1).T  # (N, 3)
+    corners = base[:, None, :] + _CUBE[None, :, :]  # (N, 8, 3)
+    corners = np.mod(corners, n)
+    flat = (corners[..., 0] * n[1] + corners[..., 1]) * n[2] + corners[..., 2]  # (N, 8)
+    return flat[:, tets].reshape(-1, 4)
+
+
+def tetra_corner_weights(e: np.ndarray, EF: np.ndarray, volume: float) -> np.ndarray:
+    """Fermi-surface weights of the four corners of tetrahedra.
+
+    Parameters
+    ----------
+    e : float (T, 4), eV, corner energies (any order).
+    EF : float (nE,), eV.
+    volume : fraction of the BZ of one tetrahedron.
+
+    Returns
+    -------
+    float (T, 4, nE), 1/eV: w_c(E_F) with sum_c w_c X_c = int_T delta(E_F - E) X (linear E, X),
+    in the corner order of ``e``.
+    """
+    e = np.asarray(e, dtype=float).reshape(-1, 4)
+    EF = np.atleast_1d(np.asarray(EF, dtype=float))
+    order = np.argsort(e, axis=-1)
+    es = np.take_along_axis(e, order, axis=-1)
+    e1, e2, e3, e4 = (es[:, i:i + 1] for i in range(4))  # (T, 1)
+    x = EF[None, :]  # (1, nE)
+    w = np.zeros((len(e), len(EF), 4))
+    with np.errstate(all="ignore"):  # the masked-out entries may overflow; they are not used
+        return _weights(e, es, order, x, e1, e2, e3, e4, w, volume)
+
+
+def _weights(e, es, order, x, e1, e2, e3, e4, w, volume):
+    tiny = 1e-300
+
+    def safe(a):
+        return np.where(np.abs(a) > tiny, a, tiny)
+
+    # case 1: e1 < E < e2, triangle on edges 1-2, 1-3, 1-4
+    m = (x > e1) & (x <= e2)
+    if m.any():
+        d = x - e1
+        g = 3.0 * volume * d * d / safe((e2 - e1) * (e3 - e1) * (e4 - e1))
+        t2, t3, t4 = d / safe(e2 - e1), d / safe(e3 - e1), d / safe(e4 - e1)
+        wc = np.stack([3.0 - t2 - t3 - t4, t2, t3, t4], axis=-1) * (g / 3.0)[..., None]
+        w = np.where(m[..., None], wc, w)
+    # case 3: e3 < E < e4, triangle on edges 4-1, 4-2, 4-3
+    m = (x > e3) & (x < e4)
+    if m.any():
+        d = e4 - x
+        g = 3.0 * volume * d * d / safe((e4 - e1) * (e4 - e2) * (e4 - e3))
+        s1, s2, s3 = d / safe(e4 - e1), d / safe(e4 - e2), d / safe(e4 - e3)
+        wc = np.stack([s1, s2, s3, 3.0 - s1 - s2 - s3], axis=-1) * (g / 3.0)[..., None]
+        w = np.where(m[..., None], wc, w)
+    # case 2: e2 < E <= e3, quadrilateral P13, P14, P24, P23 = two triangles; areas in the
+    # standard tetrahedron (v1 = 0, v2 = x, v3 = y, v4 = z), weight = 6 V area / |grad E|
+    m = (x > e2) & (x <= e3)
+    if m.any():
+        t13 = (x - e1) / safe(e3 - e1)
+        t14 = (x - e1) / safe(e4 - e1)
+        t23 = (x - e2) / safe(e3 - e2)
+        t24 = (x - e2) / safe(e4 - e2)
+        z = np.zeros_like(t13)
+        P13 = np.stack([z, t13, z], -1)
+        P14 = np.stack([z, z, t14], -1)
+        P24 = np.stack([1 - t24, z, t24], -1)
+        P23 = np.stack([1 - t23, t23, z], -1)
+        Aa = 0.5 * np.linalg.norm(np.cross(P14 - P13, P24 - P13), axis=-1)
+        Ab = 0.5 * np.linalg.norm(np.cross(P24 - P13, P23 - P13), axis=-1)
+        grad = np.sqrt((e2 - e1) ** 2 + (e3 - e1) ** 2 + (e4 - e1) ** 2)
+        ga = 6.0 * volume * Aa / safe(grad)
+        gb = 6.0 * volume * Ab / safe(grad)
+        # corner shares of each section vertex P_ij: (1 - t) to i, t to j
+        va = [(0, 2, t13), (0, 3, t14), (1, 3, t24)]
+        vb = [(0, 2, t13), (1, 3, t24), (1, 2, t23)]
+        wc = np.zeros(t13.shape + (4,))
+        for verts, g in ((va, ga), (vb, gb)):
+            for i, j, t in verts:
+                wc[..., i] += g / 3.0 * (1 - t)
+                wc[..., j] += g / 3.0 * t
+        w = np.where(m[..., None], wc, w)
+    # back to the caller's corner order: w[t, e, sorted c] -> out[t, c, e]
+    inv = np.argsort(order, axis=-1)[:, None, :]
+    out = np.take_along_axis(w, np.broadcast_to(inv, w.shape), axis=-1)
+    return np.moveaxis(out, -1, -2)
+
+
+def fermi_surface_weights(E: np.ndarray, mesh: Sequence[int], recip_lattice: np.ndarray, EF: np.ndarray,
+                          tets: np.ndarray = None, batch: int = 20000) -> np.ndarray:
+    """Weights W[k, n, e] of the linear tetrahedron method on the whole mesh.
+
+    Parameters
+    ----------
+    E : float (N1 N2 N3, nb), eV, band energies (ascending) on the mesh in C order.
+    mesh : 3 ints; recip_lattice : (3, 3) 1/Angstrom rows; EF : float (nE,), eV.
+    tets : optional output of :func:`tetrahedra`.
+
+    Returns
+    -------
+    float (nk, nb, nE), 1/eV: sum_k sum_n W X_n(k) ~ int delta(E_F - E_n) X_n d^3k / V_BZ.
+    Only tetrahedra that a Fermi level cuts are evaluated, in batches of ``batch``.
+    """
+    E = np.asarray(E, dtype=float)
+    EF = np.atleast_1d(np.asarray(EF, dtype=float))
+    nk, nb = E.shape
+    if tets is None:
+        tets = tetrahedra(mesh, recip_lattice)
+    vol = 1.0 / len(tets)
+    W = np.zeros((nk, nb, len(EF)))
+    lo, hi = EF.min(), EF.max()
+    for n in range(nb):
+        et = E[tets, n]  # (ntet, 4)
+        cut = np.nonzero((et.min(axis=1) < hi) & (et.max(axis=1) > lo))[0]
+        for s in range(0, len(cut), batch):
+            c = cut[s:s + batch]
+            w = tetra_corner_weights(et[c], EF, vol)  # (nc, 4, nE)
+            idx = tets[c].reshape(-1)
+            flat = w.reshape(-1, len(EF))
+            for e in range(len(EF)):
+                W[:, n, e] += np.bincount(idx, weights=flat[:, e], minlength=nk)
+    return W
