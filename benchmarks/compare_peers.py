@@ -69,11 +69,13 @@ SETS = {
     "te_qe_npz": dict(seed=f"{DATA}/Te_qe_wannierberri/system", mesh=16, efermi=(5.80, 6.10, 0.01), smr=0.02,
                       ours_wb={"kind": "npz"}, ours_pw=None, wb={"kind": "npz"}, pw=None,
                       note="WannierBerri System_R npz: postw90 cannot read it"),
-    "srsi2": dict(seed=f"{DATA}/SrSi2/srsi2", mesh=16, efermi=(8.20, 8.80, 0.05), smr=0.02,
+    "srsi2": dict(seed=f"{DATA}/SrSi2/srsi2", mesh=15, efermi=(8.20, 8.80, 0.05), smr=0.02,
                   ours_wb={"kind": "tb"}, ours_pw={"kind": "w90", "source": "hr"}, wb={"kind": "tb"},
                   pw={"task": "-C"},
-                  note="_tb.dat without _wsvec.dat for WB and ours-like-WB (WB's from_tb_file does no "
-                       "MDRS); postw90 only -C (no .mmn/.uHu for -K); internal orbital moment"),
+                  note="odd mesh: the k_a = 1/2 faces of P4_332 carry degenerate bands, where WB's group "
+                       "trace and our group sum differ (docs/validation.md); _tb.dat without _wsvec.dat for WB "
+                       "and ours-like-WB (WB's from_tb_file does no MDRS); postw90 only -C (no .mmn/.uHu for "
+                       "-K); internal orbital moment"),
 }
 
 

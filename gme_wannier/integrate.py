@@ -306,7 +306,8 @@ def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chu
     The energies are computed at every mesh point (on every rank: the tetrahedron weights need
     the neighbours), the weights of :mod:`gme_wannier.tetra` follow, and the moments are
     evaluated only at the mesh points with a non-zero weight, in chunks distributed over the
-    ranks. Memory: the band energies in the Fermi window on the whole mesh, and their weights.
+    ranks. Memory: the band energies on the whole mesh, and the weights of the points that a
+    Fermi level reaches (n_points x n_bands x n_E_F).
     Returns the raw sums (see :func:`fermi_surface_chunk`); ``smearing`` is not used.
     """
     from threadpoolctl import threadpool_limits
@@ -330,15 +331,14 @@ def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chu
         if len(reach) == 0:
             return _zero_sums(interp, len(EF))
         band0, nb = int(reach[0]), int(reach[-1] - reach[0] + 1)
-        W = fermi_surface_weights(E[:, band0:band0 + nb], mesh, model.recip_lattice, EF)
+        act, W = fermi_surface_weights(E[:, band0:band0 + nb], mesh, model.recip_lattice, EF, sparse=True)
         del E
-        act = np.nonzero(np.any(W != 0, axis=(1, 2)))[0]
         n_chunks = max(1, -(-len(act) // chunk_size))
         bounds = np.linspace(0, len(act), n_chunks + 1).astype(int)
 
         def compute_chunk(c: int) -> dict:
-            idx = act[bounds[c]:bounds[c + 1]]
-            return tetra_chunk(interp, k[idx], W[idx], band0, 4, st)
+            sl = slice(bounds[c], bounds[c + 1])
+            return tetra_chunk(interp, k[act[sl]], W[sl], band0, 4, st)
 
         return chunked_sum(n_chunks, compute_chunk, comm, checkpoint=checkpoint, progress=progress,
                            items_per_chunk=list(np.diff(bounds)))

@@ -147,7 +147,7 @@ def _weights(e, es, order, x, e1, e2, e3, e4, w, volume):
 
 
 def fermi_surface_weights(E: np.ndarray, mesh: Sequence[int], recip_lattice: np.ndarray, EF: np.ndarray,
-                          tets: np.ndarray = None, batch: int = 20000) -> np.ndarray:
+                          tets: np.ndarray = None, batch: int = 20000, sparse: bool = False):
     """Weights W[k, n, e] of the linear tetrahedron method on the whole mesh.
 
     Parameters
@@ -155,10 +155,12 @@ def fermi_surface_weights(E: np.ndarray, mesh: Sequence[int], recip_lattice: np.
     E : float (N1 N2 N3, nb), eV, band energies (ascending) on the mesh in C order.
     mesh : 3 ints; recip_lattice : (3, 3) 1/Angstrom rows; EF : float (nE,), eV.
     tets : optional output of :func:`tetrahedra`.
+    sparse : return only the mesh points with a non-zero weight.
 
     Returns
     -------
-    float (nk, nb, nE), 1/eV: sum_k sum_n W X_n(k) ~ int delta(E_F - E_n) X_n d^3k / V_BZ.
+    W : float (nk, nb, nE), 1/eV: sum_k sum_n W X_n(k) ~ int delta(E_F - E_n) X_n d^3k / V_BZ;
+    or, with ``sparse``, (idx, W[idx]) with idx the int (na,) points that a Fermi level reaches.
     Only tetrahedra that a Fermi level cuts are evaluated, in batches of ``batch``.
     """
     E = np.asarray(E, dtype=float)
@@ -167,16 +169,23 @@ def fermi_surface_weights(E: np.ndarray, mesh: Sequence[int], recip_lattice: np.
     if tets is None:
         tets = tetrahedra(mesh, recip_lattice)
     vol = 1.0 / len(tets)
-    W = np.zeros((nk, nb, len(EF)))
     lo, hi = EF.min(), EF.max()
+    cuts = []
     for n in range(nb):
         et = E[tets, n]  # (ntet, 4)
-        cut = np.nonzero((et.min(axis=1) < hi) & (et.max(axis=1) > lo))[0]
+        cuts.append(np.nonzero((et.min(axis=1) < hi) & (et.max(axis=1) > lo))[0])
+    idx = np.unique(np.concatenate([tets[c].reshape(-1) for c in cuts])) if nb else np.zeros(0, int)
+    W = np.zeros((len(idx), nb, len(EF)))
+    for n, cut in enumerate(cuts):
         for s in range(0, len(cut), batch):
             c = cut[s:s + batch]
-            w = tetra_corner_weights(et[c], EF, vol)  # (nc, 4, nE)
-            idx = tets[c].reshape(-1)
+            w = tetra_corner_weights(E[tets[c], n], EF, vol)  # (nc, 4, nE)
+            pos = np.searchsorted(idx, tets[c].reshape(-1))
             flat = w.reshape(-1, len(EF))
             for e in range(len(EF)):
-                W[:, n, e] += np.bincount(idx, weights=flat[:, e], minlength=nk)
-    return W
+                W[:, n, e] += np.bincount(pos, weights=flat[:, e], minlength=len(idx))
+    if sparse:
+        return idx, W
+    full = np.zeros((nk, nb, len(EF)))
+    full[idx] = W
+    return full
