@@ -347,7 +347,7 @@ def bench_set(name, cfg, repeat, chunk, work, reference):
 
     # --- vs postw90
     if cfg["pw"] is None:
-        print("  postw90: not run (it cannot read this data set)")
+        print("  postw90: not run (it cannot read this data set, or --no-postw90)")
         return out
     o2 = run_ours(name, cfg, {**cfg["ours_pw"], "max_arg": 5.0, "degeneracy": "skip"}, repeat, chunk, work=work)
     o2_start = o2["t_import"] + o2["t_load"]
@@ -381,6 +381,7 @@ def main(argv=None):
     p.add_argument("--chunk", type=int, default=1000, help="our chunk size (k-points per chunk)")
     p.add_argument("--mesh", type=int, default=None, help="override every set's mesh")
     p.add_argument("--no-reference", action="store_true", help="skip timing the previous engine")
+    p.add_argument("--no-postw90", action="store_true", help="skip postw90 (SrSi2 -C takes minutes)")
     p.add_argument("--_ours", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args._ours:
@@ -395,13 +396,15 @@ def main(argv=None):
         if not os.path.exists(cfg["seed"]) and not os.path.exists(cfg["seed"] + ".win"):
             print(f"\n=== {name}: data not found, skipped")
             continue
+        if args.no_postw90:
+            cfg["pw"] = None
         results.append(bench_set(name, cfg, args.repeat, args.chunk, work, not args.no_reference))
     shutil.rmtree(work, ignore_errors=True)
     load = os.getloadavg()
     print("\nload after:", load)
     summary = {
         "speedup_vs_wannierberri": min(r["speedup_wb"] for r in results),
-        "speedup_vs_postw90": min(r["speedup_pw"] for r in results if "speedup_pw" in r),
+        "speedup_vs_postw90": min((r["speedup_pw"] for r in results if "speedup_pw" in r), default=None),
         "bound_ratio_max": max(r["bound_ratio"] for r in results),
         "loadavg_after": load,
         "per_set": results,
