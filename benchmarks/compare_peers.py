@@ -138,8 +138,8 @@ def ours_main(spec):
         model = load_wannierberri_npz(spec["seed"])
     else:
         kw = {k: spec[k] for k in ("source", "convention") if k in spec}
-        if kind == "tb":
-            kw["source"] = "tb"
+        if kind == "tb":  # like WannierBerri's from_tb_file: the R list of the file, no MDRS images
+            kw.update(source="tb", ws_images="wsvec")
         model = gw.load_model(spec["seed"], **kw)
     t_load = time.perf_counter() - t0
 
