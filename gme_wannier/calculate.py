@@ -33,7 +33,8 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
             magmoms: Optional[np.ndarray] = None, box: Optional[dict] = None, comm=None,
             chunk_size: int = 200, kernel: str = "surface", checkpoint: Optional[str] = None,
             checkpoint_every: float = 60.0, progress: Optional[bool] = False,
-            structure=None, spin_degeneracy: int = 1) -> GMEResult:
+            structure=None, spin_degeneracy: int = 1, refine: Sequence[int] = (),
+            refine_margin: float = 0.05) -> GMEResult:
     """Compute the GME tensor of a model.
 
     Parameters
@@ -56,6 +57,12 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
     progress : show a progress bar on rank 0 (None: only on a terminal).
     structure : ase.Atoms, optional
         Overrides ``model.atoms`` for the symmetry analysis.
+    refine : ints f1, f2, ..., optional
+        Adaptive refinement: the cells of ``mesh`` that the Fermi window reaches are subdivided
+        by f1, then f2, ... (see :mod:`gme_wannier.refine`): the result equals the uniform mesh
+        ``mesh * prod(f)`` at a fraction of its cost. Whole mesh (no symmetry reduction); computed
+        on rank 0 and broadcast.
+    refine_margin : eV added to the Fermi window when marking cells.
     spin_degeneracy : 1 or 2
         Multiplies the result: 2 counts each band of a calculation without spinors twice
         (spin-degenerate bands, no spin-orbit coupling). Wannier90 and WannierBerri apply no
@@ -101,7 +108,9 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         use_sym = False
     else:
         mesh = check_mesh(mesh)
-        use_sym = symmetry == "auto" and kernel != "tetra"
+        if refine and kernel != "surface":
+            raise GMEInputError("refinement works with the Fermi-surface kernel only")
+        use_sym = symmetry == "auto" and kernel != "tetra" and not refine
         n_full = int(np.prod(mesh))
         if use_sym:
             irr = irreducible_kpoints(mesh, sym, shift=shift)
@@ -121,7 +130,16 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
                          "chunk_size": chunk_size}, sort_keys=True)
         ckpt = Checkpoint(checkpoint, fp, every_seconds=checkpoint_every)
     bar = Progress(len(k_red), enabled=progress) if progress is not False and comm.is_root else None
-    if kernel == "tetra":
+    if refine:
+        from .refine import refined_sum
+
+        if any(int(f) < 2 for f in refine):
+            raise GMEInputError("refinement factors must be integers >= 2")
+        raw, rinfo = refined_sum(model, settings, mesh, [int(f) for f in refine], margin=refine_margin) \
+            if comm.is_root else (None, None)
+        raw, rinfo = comm.bcast((raw, rinfo))
+        mesh_info["refinement"] = rinfo
+    elif kernel == "tetra":
         raw = sum_over_mesh_tetra(model, mesh, settings, comm=comm, chunk_size=chunk_size, checkpoint=ckpt,
                                   progress=bar)
     else:

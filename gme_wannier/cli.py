@@ -64,7 +64,10 @@ def _add_calc_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--degen-thresh", type=float, help="degenerate-band threshold, eV (default 1e-4)")
     g.add_argument("--degeneracy", choices=["group", "skip"], help="group: sum degenerate groups (default); skip: as postw90")
     g.add_argument("--moment-energy", choices=["band", "fermi"], help="orbital moment with H - E_n (default) or H - E_F")
-    g.add_argument("--kernel", choices=["surface", "sea"], help="Fermi-surface form (default) or the Fermi-sea cross-check")
+    g.add_argument("--kernel", choices=["surface", "sea", "tetra"],
+                   help="Fermi-surface form (default), the Fermi-sea cross-check, or linear tetrahedra")
+    g.add_argument("--refine", type=int, nargs="+", metavar="F",
+                   help="adaptive refinement: subdivide the cells the Fermi window reaches by F1, then F2, ...")
     g = p.add_argument_group("output and running")
     g.add_argument("--omega-tau", type=float, nargs="+", help="also report D(omega tau) of alpha(omega) = D alpha0")
     g.add_argument("--checkpoint", help="write partial sums here and resume from them")
@@ -250,7 +253,7 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool]):
                      magmoms=mm, box=box, comm=comm, chunk_size=int(o["chunk_size"]), kernel=o["kernel"],
                      checkpoint=o.get("checkpoint"), progress=progress, structure=structure,
                      checkpoint_every=float(o["checkpoint_every"]) if o.get("checkpoint_every") is not None else 60.0,
-                     spin_degeneracy=int(o.get("spin_degeneracy") or 1))
+                     spin_degeneracy=int(o.get("spin_degeneracy") or 1), refine=tuple(o.get("refine") or ()))
     return model, result
 
 

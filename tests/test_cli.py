@@ -521,3 +521,24 @@ def test_ws_images_mdrs_restores_the_symmetry_of_te_with_soc(tmp_path, capsys):
     assert errs["mdrs"] < 1e-3
     assert errs["wsvec"] > 1e-2
     assert errs["tight"] > 1e-2
+
+
+def test_kernel_tetra_and_refine_agree_with_dense_mesh(tmp_path, capsys):
+    """--refine 2 2 on a 4^3 mesh equals the uniform 16^3 mesh; --kernel tetra runs and reports."""
+    te = os.path.join(EXAMPLES, "Te", "Te")
+    common = ["--symmetry", "off", "--efermi", "5.7", "5.75", "--smearing", "gaussian", "--smearing-width", "0.1",
+              "--quiet"]
+    rc, _, err = cli(["run", te, "--mesh", "16", "16", "16", *common, "-o", tmp_path / "dense.json"], capsys)
+    assert rc == 0, err
+    rc, _, err = cli(["run", te, "--mesh", "4", "4", "4", "--refine", "2", "2", *common, "-o", tmp_path / "ref.json"],
+                     capsys)
+    assert rc == 0, err
+    dense, ref = load(tmp_path / "dense.json"), load(tmp_path / "ref.json")
+    a, b = np.array(dense["K"]["total"]), np.array(ref["K"]["total"])
+    assert np.abs(a).max() > 0
+    np.testing.assert_allclose(b, a, atol=1e-10 * np.abs(a).max())
+    assert ref["mesh"]["refinement"]["dense_mesh"] == [16, 16, 16]
+    rc, _, err = cli(["run", te, "--mesh", "8", "8", "8", "--kernel", "tetra", *common, "-o", tmp_path / "t.json"],
+                     capsys)
+    assert rc == 0, err
+    assert load(tmp_path / "t.json")["settings"]["kernel"] == "tetra"
