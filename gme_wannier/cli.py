@@ -33,6 +33,8 @@ def _add_calc_options(p: argparse.ArgumentParser) -> None:
                         "Wannier90's _wsvec.dat as it is")
     g.add_argument("--ws-tolerance", type=float,
                    help="tie tolerance of the Wigner-Seitz image choice, Angstrom (default 1e-3)")
+    g.add_argument("--no-cache", action="store_true",
+                   help="do not keep/reuse the real-space matrices in $GME_WANNIER_CACHE (default ~/.cache/gme_wannier)")
     g.add_argument("--internal-only", action="store_true", help="orbital moment from the internal (tight-binding) terms only")
     g.add_argument("--no-spin", action="store_true", help="leave out the spin moment even if .spn is present")
     g.add_argument("--g-s", type=float, help="spin g-factor (default 2)")
@@ -232,7 +234,8 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool]):
 
     model = load_model(seed, source=o["source"], use_spn=not o.get("no_spin", False),
                        convention=o.get("convention") or "wannierberri", ws_images=o.get("ws_images") or "mdrs",
-                       ws_tolerance=float(o["ws_tolerance"]) if o.get("ws_tolerance") is not None else 1e-3)
+                       ws_tolerance=float(o["ws_tolerance"]) if o.get("ws_tolerance") is not None else 1e-3,
+                       cache=not o.get("no_cache", False))
     win = read_win(seed + ".win") if os.path.exists(seed + ".win") else None
     box, extra = _win_box(o, win)
     o = {**o, **extra}

@@ -70,7 +70,7 @@ def _seed_from(path: str) -> str:
 
 def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn: bool = True,
                win: Optional[str] = None, convention: str = "wannierberri", ws_images: str = "mdrs",
-               ws_tolerance: float = 1e-3) -> TBModel:
+               ws_tolerance: float = 1e-3, cache: bool = False) -> TBModel:
     """Load a Wannier model from ``DIR/SEED`` (a seed path; a file of the set is accepted too).
 
     Parameters
@@ -96,6 +96,9 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
         Tie tolerance of the MDRS image choice (chk source with the wannierberri convention, and
         hr/tb with ws_images="mdrs"). Symmetric centres agree only to ~1e-5 Angstrom after an
         unconstrained Wannierisation; ties split unevenly break the crystal symmetry (GaAs, Te+SOC).
+    cache : bool
+        Keep the finished real-space matrices in a cache (:mod:`gme_wannier.cache`) keyed by the
+        input files (paths, sizes, modification times) and these options; reuse them next time.
     """
     if source not in SOURCES:
         raise InputFileError(str(seed), f"unknown source '{source}' (choose from {', '.join(SOURCES)})")
@@ -122,6 +125,18 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
 
     if convention == "postw90" and source != "chk":
         raise InputFileError(seed, "convention 'postw90' needs the checkpoint data (SEED.chk + SEED.eig)")
+    key = None
+    if cache:
+        from . import cache as _cache
+
+        used = [p for p in files.values() if p] + [win_path]
+        key = _cache.cache_key(used, {"source": source, "use_uhu": use_uhu, "use_spn": use_spn,
+                                      "convention": convention, "ws_images": ws_images, "ws_tolerance": ws_tolerance})
+        hit = _cache.load(key)
+        if hit is not None:
+            meta = hit.pop("meta")
+            prov = dict(meta["provenance"], cache="loaded from " + os.path.join(_cache.cache_dir(), key + ".npz"))
+            return TBModel(**hit, atoms=atoms, spinors=meta["spinors"], name=meta["name"], provenance=prov)
     if source == "chk":
         model = _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention, ws_tolerance)
     elif source == "tb":
@@ -131,6 +146,10 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
     herm = model.hermiticity_error()
     if herm > 1e-6 * max(1.0, float(np.abs(model.H_R).max())):
         raise InputFileError(seed, f"the Hamiltonian is not Hermitian (max |H(R) - H(-R)^+| = {herm:.2e} eV)")
+    if key is not None:
+        from . import cache as _cache
+
+        _cache.save(key, model)
     return model
 
 

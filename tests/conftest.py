@@ -7,6 +7,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.environ.get("GME_TEST_DATA", os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data")))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """The CLI caches real-space matrices; keep the tests' cache out of the user's home."""
+    os.environ["GME_WANNIER_CACHE"] = str(tmp_path_factory.mktemp("gme_cache"))
+    yield
+
+
 def data_path(*parts):
     return os.path.join(DATA, *parts)
 

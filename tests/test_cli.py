@@ -542,3 +542,23 @@ def test_kernel_tetra_and_refine_agree_with_dense_mesh(tmp_path, capsys):
                      capsys)
     assert rc == 0, err
     assert load(tmp_path / "t.json")["settings"]["kernel"] == "tetra"
+
+
+def test_cache_reuses_matrices_and_notices_changed_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GME_WANNIER_CACHE", str(tmp_path / "cache"))
+    weyl = str(tmp_path / "w")
+    cli(["make-weyl", weyl, "--b", "0.1"], capsys)
+    args = ["run", weyl, *CHEAP, "--quiet"]
+    cli([*args, "-o", tmp_path / "1.json"], capsys)
+    rc, _, err = cli([*args, "-o", tmp_path / "2.json"], capsys)
+    assert rc == 0, err
+    first, second = load(tmp_path / "1.json"), load(tmp_path / "2.json")
+    assert "cache" not in first["model"] and "loaded from" in second["model"]["cache"]
+    assert first["K"] == second["K"]
+    rc, _, _ = cli([*args, "--no-cache", "-o", tmp_path / "3.json"], capsys)
+    assert "cache" not in load(tmp_path / "3.json")["model"]
+    cli(["make-weyl", weyl, "--b", "0.2"], capsys)  # new _hr.dat: the cache entry must not be used
+    os.utime(weyl + "_hr.dat", ns=(1, 1))
+    cli([*args, "-o", tmp_path / "4.json"], capsys)
+    fourth = load(tmp_path / "4.json")
+    assert "cache" not in fourth["model"] and fourth["K"] != first["K"]
