@@ -1,5 +1,8 @@
+import importlib.util
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +40,14 @@ def copy_seed(tmp_path):
         return str(tmp_path / seed)
 
     return _copy
+
+
+def _mpirun():
+    """mpirun next to this Python (the PyPI mpich wheel) or on PATH; None without mpi4py."""
+    if importlib.util.find_spec("mpi4py") is None:
+        return None
+    local = Path(sys.executable).parent / "mpirun"
+    return str(local) if local.exists() else shutil.which("mpirun")
+
+
+MPIRUN = _mpirun()

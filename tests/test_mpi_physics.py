@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MPIRUN
 from threadpoolctl import threadpool_limits
 
 import gme_wannier as gw
@@ -38,14 +39,6 @@ RTOL = 1e-12
 EQUALITY_CASES = ["te_off", "te_auto", "srsi2_off", "srsi2_auto", "weyl_off"]
 
 
-def _mpirun() -> str | None:
-    if importlib.util.find_spec("mpi4py") is None:
-        return None
-    local = Path(sys.executable).parent / "mpirun"
-    return str(local) if local.exists() else shutil.which("mpirun")
-
-
-MPIRUN = _mpirun()
 pytestmark = [pytest.mark.mpi, pytest.mark.skipif(MPIRUN is None, reason="mpirun or mpi4py not available")]
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MPIRUN
 
 from gme_wannier import parallel
 from gme_wannier.checkpoint import Checkpoint, CheckpointMismatch
@@ -146,14 +147,6 @@ def test_fallback_warns_once_under_mpirun(monkeypatch):
 # --------------------------------------------------------------------------- MPI
 
 
-def _mpirun() -> str | None:
-    if importlib.util.find_spec("mpi4py") is None:
-        return None
-    local = Path(sys.executable).parent / "mpirun"
-    return str(local) if local.exists() else shutil.which("mpirun")
-
-
-MPIRUN = _mpirun()
 mpi = pytest.mark.skipif(MPIRUN is None, reason="mpirun or mpi4py not available")
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from gme_wannier.calculate import compute
 from gme_wannier.integrate import GMESettings
+from gme_wannier.io.writers import read_w90_K
 from gme_wannier.load import load_model
 from gme_wannier.smearing import Smearing
 
@@ -35,16 +36,7 @@ needs = pytest.mark.skipif(not os.path.isdir(DATA), reason="shared data not avai
 
 def _parse_w90_K(path):
     """Wannier90 *-gyrotropic-K_*.dat -> (E_F, K[E][i][j]) (i = velocity, j = moment)."""
-    a = np.array([[float(x) for x in ln.split()] for ln in open(path)
-                  if ln.strip() and not ln.lstrip().startswith("#") and len(ln.split()) == 11])
-    ef = a[:, 0]
-    xx, yy, zz, xy, xz, yz, x, y, z = (a[:, 2 + c] for c in range(9))
-    K = np.zeros((len(a), 3, 3))
-    K[:, 0, 0], K[:, 1, 1], K[:, 2, 2] = xx, yy, zz
-    K[:, 0, 1], K[:, 1, 0] = xy + z, xy - z
-    K[:, 0, 2], K[:, 2, 0] = xz - y, xz + y
-    K[:, 1, 2], K[:, 2, 1] = yz + x, yz - x
-    return ef, K
+    return read_w90_K(path)
 
 
 def rel_per_ef(K, Kref, floor=1e-6):

@@ -138,43 +138,15 @@ def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
     WannierBerri's convention I with its MDRS Wigner-Seitz folding.
     """
     wb = _import_wb()
-    files = []
-    chk_bin, chk_fmt = seed + ".chk", seed + ".chk.fmt"
     with _quiet():
         wd = wb["WannierData"]()
         wd.seedname = seed
         wd.formatted_list = []
-    if os.path.exists(chk_bin):
-        try:
-            with _quiet():
-                chk = wb["CheckPoint"].from_w90_file(seed)
-        except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
-            raise InputFileError(chk_bin, f"truncated or unreadable checkpoint ({type(exc).__name__}: {exc})") from None
-        files.append(chk_bin)
-    elif os.path.exists(chk_fmt):
-        with _quiet():
-            chk = read_chk_fmt(chk_fmt, wb["CheckPoint"])
-        files.append(chk_fmt)
-    else:
-        raise InputFileError(chk_bin, "file not found (nor SEED.chk.fmt)")
+    chk, eig, files = read_checkpoint_and_eig(seed, wb)
     with _quiet():
         wd.set_chk(val=chk)
     num_wann, num_bands, nk = chk.num_wann, chk.num_bands, chk.num_kpts
-
-    eig_path = seed + ".eig"
-    if not os.path.exists(eig_path):
-        raise InputFileError(eig_path, "file not found (needed with the checkpoint)")
-    try:
-        data = np.loadtxt(eig_path)
-        if data.ndim != 2 or data.shape[1] != 3 or data.shape[0] != num_bands * nk:
-            raise ValueError(f"expected {num_bands}x{nk} lines 'band k energy' (from the .chk), "
-                             f"found {data.shape[0] if data.ndim == 2 else 0}")
-        with _quiet():
-            eig = wb["EIG"].from_w90_file(seed)
-    except Exception as exc:  # noqa: BLE001
-        raise InputFileError(eig_path, f"inconsistent or truncated: {exc}") from None
     wd.set_file("eig", eig)
-    files.append(eig_path)
 
     with _quiet():
         bkvec = wb["BKVectors"].from_kpoints(recip_lattice=chk.recip_lattice, mp_grid=chk.mp_grid,
@@ -239,6 +211,41 @@ def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
     if have["spn"]:
         out["S_R"] = np.array(system.get_R_mat("SS"))
     return out
+
+
+def read_checkpoint_and_eig(seed: str, wb: dict) -> tuple:
+    """WannierBerri's CheckPoint (from SEED.chk, or SEED.chk.fmt) and EIG, checked against each
+    other; returns (chk, eig, list of the paths read)."""
+    files = []
+    chk_bin, chk_fmt = seed + ".chk", seed + ".chk.fmt"
+    if os.path.exists(chk_bin):
+        try:
+            with _quiet():
+                chk = wb["CheckPoint"].from_w90_file(seed)
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
+            raise InputFileError(chk_bin, f"truncated or unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+        files.append(chk_bin)
+    elif os.path.exists(chk_fmt):
+        with _quiet():
+            chk = read_chk_fmt(chk_fmt, wb["CheckPoint"])
+        files.append(chk_fmt)
+    else:
+        raise InputFileError(chk_bin, "file not found (nor SEED.chk.fmt)")
+    num_bands, nk = chk.num_bands, chk.num_kpts
+    eig_path = seed + ".eig"
+    if not os.path.exists(eig_path):
+        raise InputFileError(eig_path, "file not found (needed with the checkpoint)")
+    try:
+        data = np.loadtxt(eig_path)
+        if data.ndim != 2 or data.shape[1] != 3 or data.shape[0] != num_bands * nk:
+            raise ValueError(f"expected {num_bands}x{nk} lines 'band k energy' (from the .chk), "
+                             f"found {data.shape[0] if data.ndim == 2 else 0}")
+        with _quiet():
+            eig = wb["EIG"].from_w90_file(seed)
+    except Exception as exc:  # noqa: BLE001
+        raise InputFileError(eig_path, f"inconsistent or truncated: {exc}") from None
+    files.append(eig_path)
+    return chk, eig, files
 
 
 def _check_header_ints(path: str, expected: list, what: str) -> None:

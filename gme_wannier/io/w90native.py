@@ -227,31 +227,10 @@ def load_postw90_model(seed: str, windata, *, use_uhu: bool = True, use_spn: boo
     ``.win`` (Wannier90 3.1 defaults: true, false, 2, 1e-5) unless ``use_ws_distance`` is given.
     """
     from ..model import TBModel
-    from .w90data import _check_header_ints, _formatted_guess, _import_wb, _quiet, read_chk_fmt
+    from .w90data import _check_header_ints, _formatted_guess, _import_wb, _quiet, read_checkpoint_and_eig
 
     wb = _import_wb()
-    files = []
-    if os.path.exists(seed + ".chk"):
-        try:
-            with _quiet():
-                chk = wb["CheckPoint"].from_w90_file(seed)
-        except Exception as exc:  # noqa: BLE001
-            raise InputFileError(seed + ".chk", f"truncated or unreadable checkpoint ({type(exc).__name__}: {exc})") from None
-        files.append(seed + ".chk")
-    elif os.path.exists(seed + ".chk.fmt"):
-        with _quiet():
-            chk = read_chk_fmt(seed + ".chk.fmt", wb["CheckPoint"])
-        files.append(seed + ".chk.fmt")
-    else:
-        raise InputFileError(seed + ".chk", "file not found (nor SEED.chk.fmt)")
-    if not os.path.exists(seed + ".eig"):
-        raise InputFileError(seed + ".eig", "file not found (needed with the checkpoint)")
-    try:
-        with _quiet():
-            eig = wb["EIG"].from_w90_file(seed)
-    except Exception as exc:  # noqa: BLE001
-        raise InputFileError(seed + ".eig", f"inconsistent or truncated: {exc}") from None
-    files.append(seed + ".eig")
+    chk, eig, files = read_checkpoint_and_eig(seed, wb)
     nb, nk = chk.num_bands, chk.num_kpts
     bkvec = mmn = uhu = spn = None
     if os.path.exists(seed + ".mmn"):
