@@ -81,7 +81,6 @@ class Interpolator:
         stacked = np.concatenate([np.moveaxis(b, -1, 1) for b in blocks], axis=1)
         self.ncomp = stacked.shape[1]
         self.XR = np.ascontiguousarray(stacked.reshape(model.nR, -1))
-        self.iRvec = model.iRvec.astype(float)
         self.recip = model.recip_lattice
         self._axis_tables = [np.unique(model.iRvec[:, a], return_inverse=True) for a in range(3)]
         # the same matrices split: H alone (stage 1), everything else (stage 2)
@@ -142,6 +141,14 @@ class Interpolator:
         H = (phase @ self.XR_H).reshape(nk, nw, nw)
         return 0.5 * (H + np.conj(np.swapaxes(H, -1, -2)))
 
+    def energies(self, k_red: np.ndarray, chunk: int = 1000) -> np.ndarray:
+        """Band energies only, float (nk, nw) eV ascending, evaluated ``chunk`` k-points at a time."""
+        k_red = np.atleast_2d(k_red)
+        if len(k_red) == 0:
+            return np.zeros((0, self.nw))
+        return np.concatenate([np.linalg.eigvalsh(self.hamiltonian(self.phase(k_red[i:i + chunk])))
+                               for i in range(0, len(k_red), chunk)])
+
     def derivatives(self, phase: np.ndarray) -> np.ndarray:
         """All Wannier-gauge matrices but H, stacked: complex (nk, ncomp - 1, nw, nw).
 
@@ -161,9 +168,7 @@ class Interpolator:
 
     def wannier_gauge(self, k_red: np.ndarray) -> dict:
         """Wannier-gauge k-space matrices for k_red (nk, 3): dict name -> (nk, ncomp, nw, nw)."""
-        k_red = np.atleast_2d(k_red)
-        phase = np.exp(2j * np.pi * (k_red @ self.iRvec.T))  # (nk, nR)
-        Xk = (phase @ self.XR).reshape(len(k_red), self.ncomp, self.nw, self.nw)
+        Xk = (self.phase(k_red) @ self.XR).reshape(len(k_red), self.ncomp, self.nw, self.nw)
         out, i = {}, 0
         for name, w in zip(self.names, self.widths):
             out[name] = Xk[:, i:i + w]

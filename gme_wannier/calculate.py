@@ -71,7 +71,7 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
     from .checkpoint import Checkpoint
     from .parallel import get_comm
     from .progress import Progress
-    from .symmetry import allowed_form, find_symmetry, irreducible_kpoints, symmetrize_tensor
+    from .symmetry import allowed_form, find_symmetry, irreducible_kpoints
 
     if comm is None:
         comm = get_comm("serial")
@@ -81,6 +81,14 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         raise GMEInputError(f"unknown kernel '{kernel}' (surface, sea or tetra)")
     if kernel == "tetra" and (box is not None or any(shift)):
         raise GMEInputError("kernel 'tetra' needs the unshifted uniform mesh (no box, no shift)")
+    if refine and (kernel != "surface" or box is not None):
+        raise GMEInputError("refinement works with the Fermi-surface kernel on the uniform mesh only")
+    if any(int(f) < 2 for f in refine):
+        raise GMEInputError("refinement factors must be integers >= 2")
+    if spin_degeneracy not in (1, 2):
+        raise GMEInputError("spin_degeneracy must be 1 or 2")
+    if spin_degeneracy == 2 and model.spinors:
+        raise GMEInputError("spin_degeneracy=2 is for calculations without spinors; this model has spinors")
     t0 = time.perf_counter()
     atoms = structure if structure is not None else model.atoms
     sym = None
@@ -90,7 +98,6 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         if np.abs(cell - model.real_lattice).max() > 1e-3 * np.abs(model.real_lattice).max():
             raise GMEInputError("the structure's cell differs from the model's lattice vectors (as rows, in "
                                 "Angstrom): give the structure in the same Cartesian frame as the .win")
-    if atoms is not None:
         sym = find_symmetry(atoms, symprec=symprec, magmoms=magmoms, source=model.name)
         form = allowed_form(sym)
         sym_info.update(sym.summary())
@@ -108,8 +115,6 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         use_sym = False
     else:
         mesh = check_mesh(mesh)
-        if refine and kernel != "surface":
-            raise GMEInputError("refinement works with the Fermi-surface kernel only")
         use_sym = symmetry == "auto" and kernel != "tetra" and not refine
         n_full = int(np.prod(mesh))
         if use_sym:
@@ -133,8 +138,6 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
     if refine:
         from .refine import refined_sum
 
-        if any(int(f) < 2 for f in refine):
-            raise GMEInputError("refinement factors must be integers >= 2")
         raw, rinfo = refined_sum(model, settings, mesh, [int(f) for f in refine], margin=refine_margin) \
             if comm.is_root else (None, None)
         raw, rinfo = comm.bcast((raw, rinfo))
@@ -145,21 +148,11 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
     else:
         raw = sum_over_kpoints(model, k_red, weights, settings, comm=comm, chunk_size=chunk_size,
                                kernel=kernel, checkpoint=ckpt, progress=bar)
-    if spin_degeneracy not in (1, 2):
-        raise GMEInputError("spin_degeneracy must be 1 or 2")
-    if spin_degeneracy == 2 and model.spinors:
-        raise GMEInputError("spin_degeneracy=2 is for calculations without spinors; this model has spinors")
-    if ckpt is not None:
-        ckpt_info = {"path": checkpoint, "resumed_chunks": int(ckpt.n_resumed)}
     K = to_ampere(raw, model, settings)
     K = {p: spin_degeneracy * v for p, v in K.items()}
     if use_sym:
-        # symmetrize, then project on the allowed form: the Cartesian rotations are orthogonal
-        # only to the precision of the lattice in the input (~1e-8), the projection makes the
-        # zeros and equalities that Neumann's principle requires exact.
-        basis = form.basis
-        K = {p: np.einsum("bij,...b->...ij", basis, np.einsum("bij,...ij->...b", basis, symmetrize_tensor(v, sym)))
-             for p, v in K.items()}
+        # the group average of the irreducible sum, as the projection on the allowed form
+        K = {p: form.project(v) for p, v in K.items()}
         sym_info["band_symmetry_error_eV"] = band_symmetry_error(model, sym, emax=max(settings.fermi_energies) + 1.0)
         sym_info["band_symmetry_error_window"] = "bands below max(E_F) + 1 eV"
     elif sym is not None and box is None:
@@ -184,7 +177,7 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         "mesh": mesh_info,
         "symmetry": sym_info,
         "spin_degeneracy_factor": spin_degeneracy,
-        "checkpoint": ckpt_info if ckpt is not None else None,
+        "checkpoint": {"path": checkpoint, "resumed_chunks": int(ckpt.n_resumed)} if ckpt is not None else None,
         "timing": {"seconds": elapsed, "ranks": comm.size,
                    "kpoints_per_second": len(k_red) / elapsed if elapsed > 0 else None},
     }
@@ -207,7 +200,7 @@ def band_symmetry_error(model: TBModel, sym, emax: float = np.inf, n_samples: in
     kc = k @ B
     k_all = np.concatenate([k] + [(kc @ Rc.T) @ np.linalg.inv(B) for Rc in sym.rotations_cart])
     with threadpool_limits(limits=1):  # small matrices: multithreaded BLAS is slower
-        E = interp.evaluate(k_all).E.reshape(len(sym.rotations_cart) + 1, n_samples, -1)
+        E = interp.energies(k_all).reshape(len(sym.rotations_cart) + 1, n_samples, -1)
     nb = max(1, int((E[0] < emax).sum(axis=1).min()))
     return float(np.abs(E[1:, :, :nb] - E[0][None, :, :nb]).max())
 

@@ -235,27 +235,39 @@ def fermi_surface_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.nda
     if b is None:
         return out
     lab = b["labels"]
-    na, ns = lab.shape
     first = mom.group_first_mask(lab)
-    size = mom.group_sum_exact(np.ones(lab.shape), lab)
+    size = mom.group_sum(np.ones(lab.shape), lab)
     if st.degeneracy == "skip":
         first = first & (size < 1.5)
     cnt = np.maximum(size, 1.0)
-    Eg = mom.group_sum_exact(b["E"], lab) / cnt
-    vg = mom.group_sum_exact(b["v"], lab) / cnt[:, None, :]
+    Eg = mom.group_sum(b["E"], lab) / cnt
+    vg = mom.group_sum(b["v"], lab) / cnt[:, None, :]
     delta = st.smearing.delta(Eg[:, :, None] - EF[None, None, :])  # (na, ns, nE)
     delta *= (first * weights[b["act"]][:, None])[:, :, None]
-    dl = delta.reshape(na * ns, nE).T  # (nE, na*ns)
+    return _weighted_sums(delta, vg, lambda m: mom.group_sum(m, lab), b, st)
 
-    def contract(m):  # sum_kn delta (nE) v_i m_j -> (nE, 3, 3)
-        P = vg[:, :, None, :] * mom.group_sum_exact(m, lab)[:, None, :, :]  # (na, 3, 3, ns)
-        return (dl @ np.moveaxis(P.reshape(na, 9, ns), 2, 1).reshape(na * ns, 9)).reshape(nE, 3, 3)
 
+def _weighted_sums(W: np.ndarray, v: np.ndarray, per_column, b: dict, st: GMESettings) -> dict:
+    """The raw sums of :func:`fermi_surface_chunk` from Fermi-surface weights per band column.
+
+    W : float (n, ns, nE) 1/eV, the weight of each column at each E_F (k weights included);
+    v : float (n, 3, ns) eV Angstrom, the velocity of each column; per_column : maps a per-band
+    moment part of ``b`` (see :func:`window_band_data`), float (n, 3, ns), to its value at each
+    column (the group sum, or the group mean). Returns ``orb``, ``dos`` and, with spin, ``spin``.
+    """
+    n, ns, nE = W.shape
+    EF = st.EF
+    dl = W.reshape(n * ns, nE).T  # (nE, n*ns)
+
+    def contract(m):  # sum_kn W (nE) v_i m_j -> (nE, 3, 3)
+        P = v[:, :, None, :] * per_column(m)[:, None, :, :]  # (n, 3, 3, ns)
+        return (dl @ np.moveaxis(P.reshape(n, 9, ns), 2, 1).reshape(n * ns, 9)).reshape(nE, 3, 3)
+
+    out = {"dos": W.sum(axis=(0, 1))}
     if st.moment_energy == "band":
         out["orb"] = contract(b["Gc"] - b["E"][:, None, :] * b["Phi"])
     else:
         out["orb"] = contract(b["Gc"]) - EF[:, None, None] * contract(b["Phi"])
-    out["dos"] = delta.sum(axis=(0, 1))
     if "sigma" in b:
         out["spin"] = contract(b["sigma"])
     return out
@@ -282,34 +294,20 @@ def tetra_chunk(interp: Interpolator, k_red: np.ndarray, W: np.ndarray, band0: i
     b_hi = min(nw, band0 + nb + pad)
     b = window_band_data(interp, k_red, st, window=(b_lo, b_hi - b_lo))
     lab = b["labels"]
-    size = mom.group_sum_exact(np.ones(lab.shape), lab)
+    size = mom.group_sum(np.ones(lab.shape), lab)
     fi = mom.group_first_index(lab)
     cnt = np.maximum(size, 1.0)
     inner = slice(band0 - b_lo, band0 - b_lo + nb)
 
     def per_band(x):  # group mean at every member, bands band0 .. band0 + nb - 1
-        g = mom.group_sum_exact(x, lab) / cnt.reshape((len(lab),) + (1,) * (x.ndim - 2) + (lab.shape[1],))
+        g = mom.group_sum(x, lab) / cnt.reshape((len(lab),) + (1,) * (x.ndim - 2) + (lab.shape[1],))
         idx = np.broadcast_to(fi.reshape((len(lab),) + (1,) * (x.ndim - 2) + (lab.shape[1],)), g.shape)
         return np.take_along_axis(g, idx, axis=-1)[..., inner]
 
     Wk = W
     if st.degeneracy == "skip":
         Wk = W * (np.take_along_axis(size, fi, axis=-1)[:, inner] < 1.5)[:, :, None]
-    v = per_band(b["v"])  # (nk, 3, nb)
-    dl = Wk.transpose(2, 0, 1).reshape(nE, nk * nb)
-
-    def contract(m):
-        P = v[:, :, None, :] * per_band(m)[:, None, :, :]
-        return (dl @ np.moveaxis(P.reshape(nk, 9, nb), 2, 1).reshape(nk * nb, 9)).reshape(nE, 3, 3)
-
-    if st.moment_energy == "band":
-        out["orb"] = contract(b["Gc"] - b["E"][:, None, :] * b["Phi"])
-    else:
-        out["orb"] = contract(b["Gc"]) - EF[:, None, None] * contract(b["Phi"])
-    out["dos"] = Wk.sum(axis=(0, 1))
-    if "sigma" in b:
-        out["spin"] = contract(b["sigma"])
-    return out
+    return _weighted_sums(Wk, per_band(b["v"]), per_band, b, st)
 
 
 def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chunk_size: int = 1000,
@@ -338,8 +336,7 @@ def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chu
     k = uniform_mesh(mesh)
     EF = st.EF
     with threadpool_limits(limits=blas_threads):
-        E = np.concatenate([np.linalg.eigvalsh(interp.hamiltonian(interp.phase(k[i:i + chunk_size])))
-                            for i in range(0, len(k), chunk_size)])
+        E = interp.energies(k, chunk_size)
         # bands that reach the Fermi window somewhere
         reach = np.nonzero((E.min(axis=0) < EF.max()) & (E.max(axis=0) > EF.min()))[0]
         if len(reach) == 0:

@@ -109,25 +109,6 @@ def velocity(ch: KChunk) -> np.ndarray:
     return np.einsum("kcnn->kcn", ch.V).real
 
 
-def group_sum(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Sum a per-band quantity over degenerate groups, stored at the group's first band.
-
-    x : (nk, ..., nw); labels : (nk, nw). Returns same shape: at the first band of each group
-    the group sum, elsewhere 0.
-    """
-    nk, nw = labels.shape
-    first = np.concatenate([np.ones((nk, 1), bool), labels[:, 1:] != labels[:, :-1]], axis=1)
-    lead = x.shape[1:-1]
-    xf = np.moveaxis(x, -1, 1).reshape(nk, nw, -1)  # (nk, nw, rest)
-    acc = np.zeros_like(xf)
-    kk = np.repeat(np.arange(nk), nw)
-    # index of the group's first band for each band
-    first_idx = np.maximum.accumulate(np.where(first, np.arange(nw)[None, :], 0), axis=1)
-    np.add.at(acc, (kk, first_idx.reshape(-1)), xf.reshape(nk * nw, -1))
-    out = np.moveaxis(acc.reshape((nk, nw) + lead), 1, -1)
-    return out
-
-
 def group_first_mask(labels: np.ndarray) -> np.ndarray:
     """bool (nk, nw): True at the first band of each degenerate group."""
     nk = labels.shape[0]
@@ -136,8 +117,7 @@ def group_first_mask(labels: np.ndarray) -> np.ndarray:
 
 def group_mean(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Mean of a per-band quantity over its group, stored at the group's first band."""
-    ones = np.ones(labels.shape)
-    cnt = group_sum(ones, labels)
+    cnt = group_sum(np.ones(labels.shape), labels)
     s = group_sum(x, labels)
     return np.where(cnt.reshape((cnt.shape[0],) + (1,) * (x.ndim - 2) + (cnt.shape[1],)) > 0,
                     s / np.maximum(cnt, 1).reshape((cnt.shape[0],) + (1,) * (x.ndim - 2) + (cnt.shape[1],)), 0)
@@ -218,8 +198,8 @@ def group_first_index(labels: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(first, np.arange(nw)[None, :], 0), axis=1)
 
 
-def group_sum_exact(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """:func:`group_sum` without scatter: the group sum at the group's first band, 0 elsewhere.
+def group_sum(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Sum a per-band quantity over degenerate groups, stored at the group's first band, 0 elsewhere.
 
     x : float (nk, ..., ns); labels : int (nk, ns), consecutive within each row. Exact
     (no cumulative-sum cancellation); costs one pass per extra member of the largest group.

@@ -38,11 +38,6 @@ def mark_cells(Ec: np.ndarray, lo: float, hi: float, margin: float) -> np.ndarra
     return np.any((emin - s < hi) & (emax + s > lo), axis=1)
 
 
-def _energies(interp: Interpolator, k: np.ndarray, chunk: int) -> np.ndarray:
-    return np.concatenate([np.linalg.eigvalsh(interp.hamiltonian(interp.phase(k[i:i + chunk])))
-                           for i in range(0, len(k), chunk)]) if len(k) else np.zeros((0, interp.nw))
-
-
 def refined_sum(model: TBModel, st: GMESettings, mesh: Sequence[int], factors: Sequence[int], *,
                 margin: float = 0.05, chunk_size: int = 1000, interp: Optional[Interpolator] = None,
                 blas_threads: int = 1) -> tuple[dict, dict]:
@@ -74,7 +69,7 @@ def refined_sum(model: TBModel, st: GMESettings, mesh: Sequence[int], factors: S
             flat = (corners[..., 0] * M[1] + corners[..., 1]) * M[2] + corners[..., 2]
             uniq, inv = np.unique(flat.reshape(-1), return_inverse=True)
             pts = np.stack(np.unravel_index(uniq, tuple(M)), axis=1) / M
-            E = _energies(interp, pts, chunk_size)
+            E = interp.energies(pts, chunk_size)
             info["n_energy_evaluations"] += len(pts)
             keep = mark_cells(E[inv].reshape(len(cells), 8, -1), lo, hi, margin)
             info["levels"].append({"resolution": M.tolist(), "cells": int(len(cells)), "kept": int(keep.sum())})

@@ -660,6 +660,15 @@ class AllowedForm:
     entries: tuple
     zero_components: list
 
+    def project(self, T: np.ndarray) -> np.ndarray:
+        """Orthogonal projection of T (..., 3, 3) on the allowed form: sum_b <b, T> b.
+
+        For orthogonal point operations this is the group average (1/|G|) sum det(R) R T R^T
+        (an orthogonal projector on the invariant subspace), with the zeros and equalities of
+        Neumann's principle exact rather than exact to the precision of the input lattice."""
+        coef = np.einsum("bij,...ij->...b", self.basis, T)
+        return np.einsum("bij,...b->...ij", self.basis, coef)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable summary."""
         return {

@@ -214,13 +214,19 @@ def apply_wsvec(iRvec: np.ndarray, mats: list, wsvec: Optional[dict], path: str 
     src_n = np.concatenate([wsvec["n"], n0])
     newvec = np.concatenate([iRvec[ir] + wsvec["T"], iRvec[r0]])
     weight = np.concatenate([1.0 / wsvec["ndeg"], np.ones(r0.size)])
-    iR_new, inv = np.unique(newvec, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
+    return place_matrices(mats, src_ir, src_m, src_n, newvec, weight)
+
+
+def place_matrices(mats: list, src: np.ndarray, m: np.ndarray, n: np.ndarray, newvec: np.ndarray,
+           weight: np.ndarray) -> tuple[np.ndarray, list]:
+    """Put weight * X[src, m, n] at the lattice vectors newvec (one row per placement; rows
+    with the same vector add up). Returns the new R list and the new matrices."""
+    iR_new, where = np.unique(newvec, axis=0, return_inverse=True)
+    where = where.reshape(-1)
     out = []
     for X in mats:
         Y = np.zeros((len(iR_new),) + X.shape[1:], dtype=complex)
-        vals = X[src_ir, src_m, src_n] * weight.reshape((-1,) + (1,) * (X.ndim - 3))
-        np.add.at(Y, (inv, src_m, src_n), vals)
+        np.add.at(Y, (where, m, n), X[src, m, n] * weight.reshape((-1,) + (1,) * (X.ndim - 3)))
         out.append(Y)
     return iR_new, out
 
@@ -312,13 +318,4 @@ def mdrs_fold(iRvec: np.ndarray, mats: list, centres_cart: np.ndarray, real_latt
     n_idx = np.concatenate([p[1][2] for p in picks])
     t_idx = np.concatenate([np.full(len(p[1][0]), p[0]) for p in picks])
     newvec = classes[c_idx] + T[t_idx] * N
-    iR_new, where = np.unique(newvec, axis=0, return_inverse=True)
-    where = where.reshape(-1)
-    w = 1.0 / nsel[c_idx, m_idx, n_idx]
-    out = []
-    for Y in folded:
-        Z = np.zeros((len(iR_new),) + Y.shape[1:], dtype=complex)
-        vals = Y[c_idx, m_idx, n_idx] * w.reshape((-1,) + (1,) * (Y.ndim - 3))
-        np.add.at(Z, (where, m_idx, n_idx), vals)
-        out.append(Z)
-    return iR_new, out
+    return place_matrices(folded, c_idx, m_idx, n_idx, newvec, 1.0 / nsel[c_idx, m_idx, n_idx])

@@ -43,6 +43,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .errors import InputFileError
+from .tbfiles import place_matrices
 
 __all__ = ["wigner_seitz", "ws_translate_dist", "fold_ws", "postw90_matrices", "load_postw90_model",
            "load_wannierberri_npz"]
@@ -142,15 +143,7 @@ def fold_ws(irvec: np.ndarray, ndegen: np.ndarray, mats: list, T: Optional[np.nd
     nR, nw = ndeg.shape[:2]
     r, i, j, d = np.nonzero(np.arange(8)[None, None, None, :] < ndeg[..., None])
     newR = irvec[r] + T[r, i, j, d]
-    weight = 1.0 / (ndegen[r] * ndeg[r, i, j])
-    iR_new, inv = np.unique(newR, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    out = []
-    for X in mats:
-        Y = np.zeros((len(iR_new),) + X.shape[1:], dtype=complex)
-        np.add.at(Y, (inv, i, j), X[r, i, j] * weight.reshape((-1,) + (1,) * (X.ndim - 3)))
-        out.append(Y)
-    return iR_new, out
+    return place_matrices(mats, r, i, j, newR, 1.0 / (ndegen[r] * ndeg[r, i, j]))
 
 
 # ----------------------------------------------------------------------------- q -> R
