@@ -24,7 +24,9 @@ _RUN_DEFAULTS = {"mesh": [20, 20, 20], "symmetry": "auto", "source": "auto", "de
 
 def _add_calc_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--source", choices=["auto", "chk", "tb", "hr"], help="which Wannier90 files to use (default auto: the most complete)")
+    g.add_argument("--source", choices=["auto", "chk", "npz", "wannierberri", "tb", "hr"],
+                   help="which files to use (default auto: the most complete); npz: the model file of "
+                        "'gme-wannier export' (SEED_model.npz); wannierberri: a System_R.save_npz folder")
     g.add_argument("--convention", choices=["wannierberri", "postw90"],
                    help="real-space matrices from .chk data: wannierberri (default; MDRS, phase convention I) or "
                         "postw90 (exactly as postw90 3.1, honours use_ws_distance of the .win)")
@@ -102,7 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_calc_options(s)
     s.add_argument("--window", type=float, help="report the largest |alpha_iso| within E_F +- window (eV; default 0: all)")
     s.add_argument("--table", help="CSV table (default gme-screen.csv)")
-    w = sub.add_parser("make-weyl", help="write the analytic two-node Weyl model (SEED_hr.dat, SEED.win)")
+    x = sub.add_parser("export", help="write the finished real-space model as one npz (reload with --source npz)")
+    x.add_argument("seed", help="DIR/SEED of the Wannier90 files")
+    x.add_argument("--output", "-o", help="model file (default SEED_model.npz in the current directory)")
+    x.add_argument("--source", choices=["auto", "chk", "npz", "wannierberri", "tb", "hr"],
+                   help="which files to read (default auto: the most complete)")
+    x.add_argument("--convention", choices=["wannierberri", "postw90"], help="as for run (default wannierberri)")
+    x.add_argument("--ws-images", choices=["mdrs", "wsvec"], help="as for run (default mdrs)")
+    x.add_argument("--ws-tolerance", type=float, help="as for run, Angstrom (default 1e-3)")
+    x.add_argument("--no-spin", action="store_true", help="leave out the spin matrices")
+    x.add_argument("--internal-only", action="store_true", help="leave out the A, B, C matrices")
+    w = sub.add_parser("make-weyl", help="write the analytic two-node Weyl model (SEED_hr.dat, SEED.win)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     w.add_argument("seed")
     w.add_argument("--b", type=float, default=0.05, help="node energies +-b, eV")
     w.add_argument("--t", type=float, default=1.0, help="hopping scale, eV")
@@ -320,6 +333,28 @@ def _cmd_screen(args, parser) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    """Load the model once (from .chk/.mmn/.uHu, _tb.dat, ...) and write it as one npz file."""
+    import os as _os
+
+    from .load import _seed_from, load_model
+
+    seed = _seed_from(args.seed)
+    model = load_model(seed, source=args.source or "auto", use_spn=not args.no_spin,
+                       use_uhu=not args.internal_only, convention=args.convention or "wannierberri",
+                       ws_images=args.ws_images or "mdrs",
+                       ws_tolerance=1e-3 if args.ws_tolerance is None else float(args.ws_tolerance))
+    if args.internal_only:
+        model = model.replace(A_R=None, B_R=None, CC_R=None)
+    out = args.output or (_os.path.basename(seed) + "_model.npz")
+    model.to_npz(out)
+    arrays = [k for k in ("H_R", "A_R", "B_R", "CC_R", "S_R") if getattr(model, k) is not None]
+    print(f"wrote {out}: {model.num_wann} Wannier functions, {model.nR} R vectors, {', '.join(arrays)} "
+          f"({_os.path.getsize(out) / 1e6:.1f} MB); run it with 'gme-wannier run {seed}' (the .win gives the "
+          f"structure; put {_os.path.basename(seed)}_model.npz beside it) or --source npz")
+    return 0
+
+
 def _cmd_make_weyl(args) -> int:
     from .models import weyl_pair_model, write_model
 
@@ -344,6 +379,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return _cmd_info(args)
         if args.command == "screen":
             return _cmd_screen(args, parser)
+        if args.command == "export":
+            return _cmd_export(args)
         return _cmd_make_weyl(args)
     except (GMEInputError, SymmetryError, StructureFileError, CheckpointError, FileNotFoundError) as exc:
         print(f"gme-wannier: error: {exc}", file=sys.stderr)

@@ -8,6 +8,17 @@ Selection (``source="auto"``), most complete first:
    the tight-binding level (internal terms + Berry-connection terms from r(R)); no spin.
 3. ``hr``: ``SEED_hr.dat`` [+ ``SEED_wsvec.dat``, ``SEED_centres.xyz``]: internal terms only.
 
+Two more sources hold finished real-space matrices (:mod:`gme_wannier.io.modelnpz`):
+
+* ``npz``: the package's own model file ``SEED_model.npz`` (or ``SEED_*model.npz``), written by
+  ``gme-wannier export``; the ``.win`` beside it gives the structure.
+* ``wannierberri``: a WannierBerri ``System_R.save_npz`` folder: ``SEED`` itself, ``SEED_system``,
+  ``SEED_system_R``, or ``system``/``system_R`` beside ``SEED.win``.
+
+``auto`` takes the most complete source: the full orbital moment (A, B, C) first, then spin,
+then, at equal content, the order chk, npz, wannierberri, tb, hr. ``DIR`` alone is accepted
+when it holds exactly one ``.win``.
+
 Gzipped ``_hr.dat.gz``/``_tb.dat.gz``/``_wsvec.dat.gz`` are read as well.
 """
 
@@ -23,7 +34,7 @@ from .io.tbfiles import apply_wsvec, read_centres, read_hr, read_tb, read_wsvec
 from .io.win import WinData, read_win
 from .model import TBModel
 
-SOURCES = ("auto", "chk", "tb", "hr")
+SOURCES = ("auto", "chk", "npz", "wannierberri", "tb", "hr")
 
 
 def _find(base: str) -> Optional[str]:
@@ -46,26 +57,80 @@ def available_files(seed: str) -> dict:
         "hr": _find(seed + "_hr.dat"),
         "wsvec": _find(seed + "_wsvec.dat"),
         "centres": _find(seed + "_centres.xyz"),
+        "npz": _find_model_npz(seed),
+        "wannierberri": _find_wannierberri(seed),
     }
 
 
+def _find_model_npz(seed: str) -> Optional[str]:
+    """``SEED_model.npz``, else the first ``SEED_*model.npz`` (sorted)."""
+    import glob
+
+    if os.path.isfile(seed + "_model.npz"):
+        return seed + "_model.npz"
+    hits = sorted(glob.glob(glob.escape(seed) + "_*model.npz"))
+    return hits[0] if hits else None
+
+
+def _find_wannierberri(seed: str) -> Optional[str]:
+    from .io.modelnpz import is_wannierberri_folder
+
+    d = os.path.dirname(seed)
+    for c in (seed, seed + "_system", seed + "_system_R", os.path.join(d, "system"), os.path.join(d, "system_R")):
+        if is_wannierberri_folder(c):
+            return c
+    return None
+
+
+def source_content(files: dict, source: str) -> tuple[bool, bool]:
+    """(full orbital moment, spin) that ``source`` would give with these files (nothing is read
+    but the names of the arrays in an npz)."""
+    from .io.modelnpz import npz_summary, wannierberri_summary
+
+    if source == "chk":
+        return bool(files["mmn"] and files["uHu"]), bool(files["spn"])
+    if source == "npz":
+        s = npz_summary(files["npz"])
+        return s["full_orbital"], s["spin"]
+    if source == "wannierberri":
+        s = wannierberri_summary(files["wannierberri"])
+        return s["full_orbital"], s["spin"]
+    return False, False
+
+
 def choose_source(files: dict) -> str:
-    """The most complete source the folder supports."""
-    if files["chk"] and files["eig"]:
-        return "chk"
-    if files["tb"]:
-        return "tb"
-    if files["hr"]:
-        return "hr"
-    return ""
+    """The most complete source the folder supports (see the module docstring); "" if none."""
+    present = [s for s in ("chk", "npz", "wannierberri", "tb", "hr")
+               if (files["chk"] and files["eig"] if s == "chk" else files.get(s))]
+    if not present:
+        return ""
+    return max(present, key=lambda s: (source_content(files, s), -present.index(s)))
 
 
 def _seed_from(path: str) -> str:
     path = os.fspath(path)
+    if os.path.isdir(path):
+        return _seed_of_dir(path)
     for ext in (".win", ".chk", ".chk.fmt", ".eig", "_hr.dat", "_tb.dat", "_hr.dat.gz", "_tb.dat.gz"):
         if path.endswith(ext):
             return path[: -len(ext)]
     return path
+
+
+def _seed_of_dir(path: str) -> str:
+    """``DIR`` -> ``DIR/SEED`` when DIR (or, for a WannierBerri folder, its parent) holds one ``.win``."""
+    import glob
+
+    from .io.modelnpz import is_wannierberri_folder
+
+    for d in (path, os.path.dirname(os.path.abspath(path))) if is_wannierberri_folder(path) else (path,):
+        wins = sorted(glob.glob(os.path.join(glob.escape(d), "*.win")))
+        if len(wins) == 1:
+            return wins[0][:-4]
+        if len(wins) > 1:
+            names = ", ".join(os.path.basename(w) for w in wins)
+            raise InputFileError(path, f"is a directory with {len(wins)} .win files ({names}): give DIR/SEED")
+    raise InputFileError(path, "is a directory without a .win file: give DIR/SEED of the Wannier90 files")
 
 
 def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn: bool = True,
@@ -77,7 +142,7 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
     ----------
     seed : str
         ``DIR/SEED``.
-    source : {"auto", "chk", "tb", "hr"}
+    source : {"auto", "chk", "npz", "wannierberri", "tb", "hr"}
         Which set of files to use (see the module docstring).
     use_uhu, use_spn : bool
         Read ``.uHu``/``.spn`` when present (chk source only).
@@ -117,7 +182,8 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
         if not source and files["chk"]:
             raise InputFileError(seed + ".eig", "file not found (needed with " + os.path.basename(files["chk"]) + ")")
         if not source:
-            raise InputFileError(seed, "no Wannier90 model found: need SEED.chk + SEED.eig, SEED_tb.dat or SEED_hr.dat")
+            raise InputFileError(seed, "no Wannier90 model found: need SEED.chk + SEED.eig, SEED_tb.dat, SEED_hr.dat, "
+                                       "a model file SEED_model.npz or a WannierBerri folder")
     try:
         atoms = windata.to_atoms()
     except InputFileError:
@@ -125,6 +191,8 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
 
     if convention == "postw90" and source != "chk":
         raise InputFileError(seed, "convention 'postw90' needs the checkpoint data (SEED.chk + SEED.eig)")
+    if source in ("npz", "wannierberri"):
+        return _from_npz_source(seed, files, source, windata, atoms, use_spn)
     key = None
     if cache:
         from . import cache as _cache
@@ -151,6 +219,24 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
 
         _cache.save(key, model)
     return model
+
+
+def _from_npz_source(seed, files, source, windata, atoms, use_spn) -> TBModel:
+    """The package's model file or a WannierBerri folder (finished matrices: no cache needed)."""
+    path = files[source]
+    if not path:
+        want = "SEED_model.npz (write one with 'gme-wannier export')" if source == "npz" else \
+            "a WannierBerri System_R folder (SEED, SEED_system, or system/ beside SEED.win)"
+        raise InputFileError(seed, f"source '{source}': no {want}")
+    kw = {"atoms": atoms, "spinors": windata.spinors if windata.keywords.get("spinors") is not None else None}
+    model = TBModel.from_npz(path, **kw) if source == "npz" else \
+        TBModel.from_wannierberri(path, name=os.path.basename(seed), **kw)
+    _check_num_wann(windata, model.num_wann, path)
+    _check_lattice(windata, model.real_lattice, path)
+    prov = dict(model.provenance, files=[windata.path] + list(model.provenance.get("files", [])))
+    if not use_spn and model.S_R is not None:
+        return model.replace(S_R=None, provenance=dict(prov, spin_moment="none (left out)"))
+    return model.replace(provenance=prov)
 
 
 def _check_num_wann(windata: WinData, nw: int, path: str) -> None:

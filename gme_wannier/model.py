@@ -152,6 +152,64 @@ class TBModel:
         kw.update(changes)
         return TBModel(**kw)
 
+    # ------------------------------------------------------------------ model files (npz)
+    @classmethod
+    def from_npz(cls, path: str, *, atoms: Any = None, spinors: Optional[bool] = None,
+                 name: Optional[str] = None) -> "TBModel":
+        """Read the package's own model file (written by :meth:`to_npz` / ``gme-wannier export``).
+
+        Parameters
+        ----------
+        path : str
+            ``.npz`` with the arrays of :data:`gme_wannier.io.modelnpz.MODEL_ARRAYS` and ``meta``.
+        atoms : ase.Atoms, optional
+            The structure (the file holds none; ``load_model`` takes it from the ``.win``).
+        spinors, name : optional
+            Override ``meta["spinors"]`` / ``meta["name"]``.
+        """
+        import os
+
+        from .io.modelnpz import read_model_npz
+
+        d = read_model_npz(path)
+        meta = d.pop("meta")
+        built = dict(meta.get("provenance") or {})
+        prov = {**built, "source": "npz", "files": [os.path.abspath(path)],
+                "built_from": {"source": built.get("source"), "files": built.get("files", [])}}
+        return cls(**d, atoms=atoms, spinors=bool(meta.get("spinors", False)) if spinors is None else spinors,
+                   name=name or meta.get("name") or os.path.basename(path).split(".")[0], provenance=prov)
+
+    def to_npz(self, path: str) -> None:
+        """Write the model's arrays and a ``meta`` JSON string (spinors, name, provenance, units)
+        to ``path`` (compressed ``.npz``; the structure is not stored: keep the ``.win``)."""
+        from .io.modelnpz import write_model_npz
+
+        write_model_npz(path, self)
+
+    @classmethod
+    def from_wannierberri(cls, folder: str, *, atoms: Any = None, spinors: Optional[bool] = None,
+                          name: Optional[str] = None) -> "TBModel":
+        """Read a WannierBerri ``System_R.save_npz`` folder (legacy or new index order).
+
+        ``spinors`` defaults to True when the folder holds the spin matrices ``SS``.
+        """
+        import os
+
+        from .io.modelnpz import read_wannierberri_folder
+
+        d = read_wannierberri_folder(folder)
+        files = d.pop("files")
+        full = all(k in d for k in ("A_R", "B_R", "CC_R"))
+        prov = {"source": "wannierberri", "files": [os.path.abspath(folder)] + [os.path.basename(f) for f in files],
+                "orbital_moment": "full (A, B, C from the saved system)" if full else "internal (tight-binding) terms only",
+                "spin_moment": "from SS" if "S_R" in d else "none",
+                "ws_distance": "as saved by WannierBerri"}
+        if not full:
+            for k in ("A_R", "B_R", "CC_R"):
+                d.pop(k, None)
+        return cls(**d, atoms=atoms, spinors=("S_R" in d) if spinors is None else spinors,
+                   name=name or os.path.basename(os.path.abspath(folder).rstrip("/")), provenance=prov)
+
     def hermiticity_error(self) -> float:
         """max |H(R) - H(-R)^dagger| (eV): should be ~0 for a valid model."""
         index = {tuple(R): i for i, R in enumerate(self.iRvec)}

@@ -76,7 +76,7 @@ def run_summary(model, result, out_path: str, omega_tau: Optional[list] = None) 
 def info_dict(seed: str, symprec: float = 1e-5, structure: Optional[str] = None) -> dict:
     """Structure, symmetry and files of a seed, without building the real-space matrices."""
     from .io.win import read_win
-    from .load import _seed_from, available_files, choose_source
+    from .load import _seed_from, available_files, choose_source, source_content
     from .symmetry import allowed_form, find_symmetry, structure_from_file
 
     seed = _seed_from(seed)
@@ -94,15 +94,12 @@ def info_dict(seed: str, symprec: float = 1e-5, structure: Optional[str] = None)
     d["symmetry"] = sym.summary()
     d["allowed_form"] = allowed_form(sym).to_dict()
     src = choose_source(files)
+    full, spin = source_content(files, src) if src else (False, False)
     d["num_wann"] = win.num_wann
     d["spinors"] = win.spinors
     d["default_source"] = src
-    d["capabilities"] = {
-        "full_orbital_moment": bool(src == "chk" and files["mmn"] and files["uHu"]),
-        "spin_moment": bool(src == "chk" and files["spn"]),
-        "orbital_level": ("full (A, B, C)" if src == "chk" and files["mmn"] and files["uHu"]
-                          else "internal terms only"),
-    }
+    d["capabilities"] = {"full_orbital_moment": bool(full), "spin_moment": bool(spin),
+                         "orbital_level": "full (A, B, C)" if full else "internal terms only"}
     return d
 
 
