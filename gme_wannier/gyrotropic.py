@@ -1,0 +1,431 @@
+"""The natural-gyrotropy family of Wannier90's ``gyrotropic`` module (TPS18), from the same k loop.
+
+Quantities (each an object with ``name``, ``chunk`` and ``finish``; see
+:func:`gme_wannier.calculate.compute`, ``extra_quantities``), in postw90's units and signs:
+
+* ``C``    ohmic tensor (TPS18 Eq. B6), A/cm:
+  C_ij = (e/h) (1/V) sum_k w_k sum_n (-f'_n) (dE_n/dk_i) (dE_n/dk_j)        [e^2/h in the eV]
+* ``D``    Berry-curvature dipole (TPS18 Eq. 2), dimensionless:
+  D_ij = (1/V) sum_k w_k sum_n (-f'_n) (dE_n/dk_i) Omega_n,j
+* ``Dw``   its finite-frequency form D~(omega) (TPS18 Eq. 12), with Omega_n replaced by
+  Omega~_n,c(omega) = -2 sum_{m not in g(n)} Im(A_nm,a A_mn,b) Re[w_mn^2 / (w_mn^2 - z^2)],
+  w_mn = E_m - E_n, z = hbar omega + i eta, (a, b, c) cyclic, A = U^+ A^(W) U + i D the full
+  Berry connection (WYSV06 Eq. 25).
+* ``DOS``  (1/V) sum_k w_k sum_n (-f'_n), 1/(eV Angstrom^3).
+* ``NOA``  interband natural optical activity gamma_abc(omega) (TPS18 Eqs. C12, C14, C15;
+  Malashevich and Souza PRB 82, 245118), orbital and, with spin matrices, spin parts, Angstrom.
+  gamma is antisymmetric in (a, b); it is stored as G[d, c] = gamma_{a b c} with (a, b, d)
+  cyclic (d = x for yz, y for zx, z for xy), the array postw90 fills, an axial rank-2 tensor.
+
+All Fermi-surface weights -f' are the settings' smearing; bands degenerate within
+``degen_thresh`` are left out with ``degeneracy="skip"`` (postw90) or taken as a group
+(velocity averaged, curvature summed) with ``"group"``. NOA uses the T = 0 occupations of
+postw90 (n occupied if E_n < E_F, l empty if E_F <= E_l < ``eigval_max``), frequencies
+z = hbar omega + i eta with eta the smearing width unless given, and the rotation D with
+postw90's 1e-7 eV cut (``wham_get_D_h``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import moments as mom
+from .io.errors import GMEInputError
+from .units import e, eps0, hbar, m_e
+
+__all__ = ["C", "D", "Dw", "DOS", "NOA", "make_quantities", "band_block", "QUANTITY_NAMES",
+           "project_rank2", "gamma_tensor"]
+
+QUANTITY_NAMES = ("C", "D", "Dw", "NOA", "DOS")
+_ALPHA = (1, 2, 0)  # (a, b) cyclic pair of d = x, y, z
+_BETA = (2, 0, 1)
+_D_CUT = 1e-7  # eV, postw90's wham_get_D_h
+
+
+# ---------------------------------------------------------------------------------------------
+# per-block band data
+
+
+def band_block(interp, k_red: np.ndarray, st, *, all_k: bool) -> Optional[dict]:
+    """Band-basis data of a block of k-points for the gyrotropic kernels.
+
+    Parameters
+    ----------
+    interp : :class:`gme_wannier.bands.Interpolator`
+    k_red : float (nk, 3) reduced.
+    st : GMESettings (its energy window selects the Fermi-surface points).
+    all_k : keep every point (NOA) instead of those with a band inside the Fermi window.
+
+    Returns
+    -------
+    None when no point is kept, else a dict: ``act`` int (na,) indices into k_red; ``E`` float
+    (na, nw) eV; ``V`` complex (na, 3, nw, nw) U^+ dH U (eV Angstrom); ``Abar`` complex
+    (na, 3, nw, nw) U^+ A U (Angstrom; zeros without external terms); ``curlA`` complex
+    (na, 3, nw) diagonal of U^+ curl A U (Angstrom^2) or None; ``S`` complex (na, 3, nw, nw)
+    U^+ sigma U or None.
+    """
+    from .integrate import energy_window
+
+    phase = interp.phase(k_red)
+    H = interp.hamiltonian(phase)
+    if all_k:
+        act = np.arange(len(k_red))
+    else:
+        lo, hi = energy_window(st, interp.nw)
+        Eall = np.linalg.eigvalsh(H)
+        act = np.nonzero(((Eall >= lo) & (Eall <= hi)).any(axis=1))[0]
+    if len(act) == 0:
+        return None
+    E, U = np.linalg.eigh(H[act])
+    X = interp.derivatives(phase[act])
+    start = np.cumsum([0] + list(interp.rest_widths))
+    comp = {n: slice(start[i], start[i + 1]) for i, n in enumerate(interp.rest_names)}
+    Ud = np.conj(np.swapaxes(U, -1, -2))[:, None]
+
+    def rot(name):
+        return Ud @ X[:, comp[name]] @ U[:, None]
+
+    out = {"act": act, "E": E, "V": rot("dH"), "curlA": None, "S": None}
+    if "A" in comp:
+        out["Abar"] = rot("A")
+        XU = X[:, comp["curlA"]] @ U[:, None]
+        out["curlA"] = np.einsum("kin,kcin->kcn", np.conj(U), XU)
+    else:
+        out["Abar"] = np.zeros_like(out["V"])
+    if "S" in comp:
+        out["S"] = rot("S")
+    return out
+
+
+def _rotation(b: dict, labels: np.ndarray) -> np.ndarray:
+    return mom.rotation_D(b["V"], b["E"], labels)
+
+
+def _velocity(b: dict) -> np.ndarray:
+    return np.einsum("kcnn->kcn", b["V"]).real
+
+
+def _berry_curvature(b: dict, labels: np.ndarray) -> np.ndarray:
+    """Omega_n (Angstrom^2), float (nk, 3, nw): LVTS12's curvature, = -Phi of moments.py."""
+    D = _rotation(b, labels)
+    A = b["Abar"] if b["curlA"] is not None else None
+    _, Phi = mom.orbital_parts_columns(b["E"], D, A=A, Omega_bar_diag=b["curlA"])
+    return -Phi
+
+
+def _full_connection(b: dict, labels: np.ndarray) -> np.ndarray:
+    """A = U^+ A^(W) U + i D (WYSV06 Eq. 25), complex (nk, 3, nw, nw), Angstrom."""
+    return b["Abar"] + 1j * _rotation(b, labels)
+
+
+def _curvature_omega(A: np.ndarray, E: np.ndarray, labels: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Omega~_n,c(omega), float (nk, nw_freq, 3, nw), Angstrom^2 (module docstring)."""
+    w = E[:, None, :] - E[:, :, None]  # [k, n, m] = E_m - E_n
+    other = labels[:, :, None] != labels[:, None, :]
+    w2 = (w * w)[..., None]
+    F = np.where(other[..., None], (w2 / (w2 - z[None, None, None, :] ** 2)).real, 0.0)  # (k, n, m, nf)
+    out = np.empty((len(E), len(z), 3, E.shape[1]))
+    for c, (a, bb) in enumerate(zip(_ALPHA, _BETA)):
+        P = (A[:, a] * np.swapaxes(A[:, bb], -1, -2)).imag  # [k, n, m] = Im(A_a,nm A_b,mn)
+        out[:, :, c, :] = -2.0 * np.einsum("knm,knmf->kfn", P, F)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Fermi-surface weights per band, with the degeneracy treatment
+
+
+def _surface_weights(E: np.ndarray, labels: np.ndarray, w_k: np.ndarray, st) -> tuple:
+    """Weights (nk, nw, nE) 1/eV at the representative band of each counted state.
+
+    "skip": isolated bands only, at their energy; "group": the first band of each group, at
+    the group's mean energy, times the group size for the DOS (returned separately).
+    Returns (W, per_band) where per_band(x) maps a per-band array (nk, ..., nw) to the value
+    summed with W: x itself ("skip") or the group sum ("group"); and the group mean of v.
+    """
+    size = mom.group_sum(np.ones(labels.shape), labels)
+    first = mom.group_first_mask(labels)
+    EF = st.EF
+    if st.degeneracy == "skip":
+        keep = first & (size < 1.5)
+        Eg = E
+    else:
+        keep = first
+        Eg = mom.group_sum(E, labels) / np.maximum(size, 1.0)
+    W = st.smearing.delta(Eg[:, :, None] - EF[None, None, :]) * (keep * w_k[:, None])[:, :, None]
+    return W, size
+
+
+def _contract(W: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """sum_{k,n} W[k, n, E] X[k, ..., n] -> (nE, ...)."""
+    n, nw, nE = W.shape
+    Xm = np.moveaxis(X, -1, 1).reshape(n * nw, -1)
+    return (W.reshape(n * nw, nE).T @ Xm).reshape((nE,) + X.shape[1:-1])
+
+
+def _blocks(interp, k_red, weights, fn):
+    """Apply fn(k, w) to cache-sized blocks of a chunk and add the dict results."""
+    from .integrate import block_size
+
+    weights = np.asarray(weights, dtype=float).reshape(-1)
+    k_red = np.atleast_2d(np.asarray(k_red, dtype=float))
+    bs = block_size(interp)
+    total: dict = {}
+    for i in range(0, len(weights), bs):
+        part = fn(k_red[i:i + bs], weights[i:i + bs])
+        for key, val in part.items():
+            total[key] = total[key] + val if key in total else val
+    return total
+
+
+# ---------------------------------------------------------------------------------------------
+# symmetry
+
+
+def project_rank2(T: np.ndarray, sym, *, axial: bool) -> np.ndarray:
+    """Group average of rank-2 tensors T (..., 3, 3): (1/|G|) sum_g s_g R_g T R_g^T.
+
+    s_g = det(R_g) for an axial tensor (D, D~, K, the NOA array G[d, c]), 1 for a polar one (C).
+    All quantities here are time-reversal even, so primed operations act by their spatial part.
+    The average over a group is the orthogonal projection on the symmetry-allowed form.
+    """
+    R = np.asarray(sym.rotations_cart)
+    s = np.linalg.det(R) if axial else np.ones(len(R))
+    return np.einsum("g,gia,...ab,gjb->...ij", s, R, np.asarray(T), R, optimize=True) / len(R)
+
+
+def _sym(T, sym, axial):
+    return T if sym is None else project_rank2(T, sym, axial=axial)
+
+
+# ---------------------------------------------------------------------------------------------
+# the quantities
+
+
+@dataclass(frozen=True)
+class C:
+    """Ohmic tensor C_ij (A/cm), polar, symmetric (TPS18 Eq. B6); sigma = (2 pi e tau/hbar) C."""
+
+    name: str = "C"
+
+    def chunk(self, interp, k_red, weights, st) -> dict:
+        """Raw sum_k w sum_n (-f') v_i v_j, (nE, 3, 3) eV Angstrom^2."""
+        def fn(k, w):
+            b = band_block(interp, k, st, all_k=False)
+            if b is None:
+                return {"C": np.zeros((len(st.EF), 3, 3))}
+            labels = mom.degenerate_groups(b["E"], st.degen_thresh)
+            W, _ = _surface_weights(b["E"], labels, w[b["act"]], st)
+            V = b["V"]
+            same = labels[:, :, None] == labels[:, None, :]
+            # sum over the group of Re(V_i,nm V_j,mn): the block trace, v_i v_j when isolated
+            P = np.einsum("kinm,kjmn,knm->kijn", V, V, same).real
+            return {"C": _contract(W, mom.group_sum(P, labels))}
+        return _blocks(interp, k_red, weights, fn)
+
+    def finish(self, raw, model, st, sym) -> dict:
+        fac = 1e8 * e ** 2 / (2 * np.pi * hbar * model.cell_volume)
+        return {"C": _sym(raw["C"] * fac, sym, axial=False)}
+
+
+@dataclass(frozen=True)
+class D:
+    """Berry-curvature dipole D_ij (dimensionless), axial (TPS18 Eq. 2)."""
+
+    name: str = "D"
+
+    def chunk(self, interp, k_red, weights, st) -> dict:
+        """Raw sum_k w sum_n (-f') v_i Omega_j, (nE, 3, 3) Angstrom^3."""
+        def fn(k, w):
+            b = band_block(interp, k, st, all_k=False)
+            if b is None:
+                return {"D": np.zeros((len(st.EF), 3, 3))}
+            labels = mom.degenerate_groups(b["E"], st.degen_thresh)
+            W, size = _surface_weights(b["E"], labels, w[b["act"]], st)
+            v = mom.group_sum(_velocity(b), labels) / np.maximum(size, 1.0)[:, None, :]
+            Om = mom.group_sum(_berry_curvature(b, labels), labels)
+            return {"D": _contract(W, v[:, :, None, :] * Om[:, None, :, :])}
+        return _blocks(interp, k_red, weights, fn)
+
+    def finish(self, raw, model, st, sym) -> dict:
+        return {"D": _sym(raw["D"] / model.cell_volume, sym, axial=True)}
+
+
+@dataclass(frozen=True)
+class DOS:
+    """Density of states (1/(eV Angstrom^3)) with the smearing and degeneracy of the others."""
+
+    name: str = "DOS"
+
+    def chunk(self, interp, k_red, weights, st) -> dict:
+        def fn(k, w):
+            b = band_block(interp, k, st, all_k=False)
+            if b is None:
+                return {"DOS": np.zeros(len(st.EF))}
+            labels = mom.degenerate_groups(b["E"], st.degen_thresh)
+            W, size = _surface_weights(b["E"], labels, w[b["act"]], st)
+            return {"DOS": np.einsum("kne,kn->e", W, size)}
+        return _blocks(interp, k_red, weights, fn)
+
+    def finish(self, raw, model, st, sym) -> dict:
+        return {"DOS": raw["DOS"] / model.cell_volume}
+
+
+def _frequencies(omega, eta, st) -> np.ndarray:
+    om = np.atleast_1d(np.asarray(omega, dtype=float))
+    if om.ndim != 1 or om.size == 0 or not np.all(np.isfinite(om)):
+        raise GMEInputError("omega must be a non-empty list of frequencies hbar*omega (eV)")
+    et = st.smearing.width if eta is None else float(eta)
+    return om + 1j * et
+
+
+@dataclass(frozen=True)
+class Dw:
+    """D~_ij(omega) (dimensionless), axial (TPS18 Eq. 12), one tensor per frequency.
+
+    omega : hbar omega values (eV); eta : broadening (eV) of z = hbar omega + i eta, None for
+    the smearing width (postw90).
+    """
+
+    omega: tuple = (0.0,)
+    eta: Optional[float] = None
+    name: str = "Dw"
+
+    def chunk(self, interp, k_red, weights, st) -> dict:
+        """Raw sum_k w sum_n (-f') v_i Omega~_j(omega), (nomega, nE, 3, 3) Angstrom^3."""
+        z = _frequencies(self.omega, self.eta, st)
+
+        def fn(k, w):
+            b = band_block(interp, k, st, all_k=False)
+            if b is None:
+                return {"Dw": np.zeros((len(z), len(st.EF), 3, 3))}
+            labels = mom.degenerate_groups(b["E"], st.degen_thresh)
+            W, size = _surface_weights(b["E"], labels, w[b["act"]], st)
+            v = mom.group_sum(_velocity(b), labels) / np.maximum(size, 1.0)[:, None, :]
+            A = _full_connection(b, mom.degenerate_groups(b["E"], _D_CUT))
+            Om = mom.group_sum(_curvature_omega(A, b["E"], labels, z), labels)  # (k, f, 3, n)
+            X = v[:, None, :, None, :] * Om[:, :, None, :, :]  # (k, f, 3, 3, n)
+            return {"Dw": np.moveaxis(_contract(W, X), 1, 0)}
+        return _blocks(interp, k_red, weights, fn)
+
+    def finish(self, raw, model, st, sym) -> dict:
+        return {"Dw": _sym(raw["Dw"] / model.cell_volume, sym, axial=True)}
+
+
+def _noa_pair_terms(b: dict, A: np.ndarray, spin: bool) -> tuple:
+    """Pair arrays of the NOA sum, float (nk, 9, nw, nw) indexed [k, 3 d + c, n, l]:
+    P_orb = Re(A_b,ln B_nl,ac - A_a,ln B_nl,bc), Q = (v_n,c + v_l,c) Im(A_a,nl A_b,ln) and,
+    with spin, P_spin (same with B^spin), for (a, b, d) cyclic. B as in TPS18 Eq. C14:
+    B_nl,ac = -i (v_n,a + v_l,a) A_nl,c + sum_m [(E_n - E_m) A_nm,a A_ml,c - (E_l - E_m) A_nm,c A_ml,a],
+    B^spin_nl,ac = -i eps_abc <n|sigma_b|l> (TPS18 Eq. C15)."""
+    E = b["E"]
+    v = _velocity(b)
+    EA = E[:, None, :, None] * A  # [k, a, m, l] = E_m A_a,ml
+    vv = v[:, :, :, None] + v[:, :, None, :]  # [k, a, n, l] = v_n,a + v_l,a
+    B = np.empty(A.shape[:2] + (3,) + A.shape[2:], dtype=complex)  # [k, a, c, n, l]
+    for a in range(3):
+        for c in range(3):
+            AaAc = A[:, a] @ A[:, c]
+            AcAa = A[:, c] @ A[:, a]
+            B[:, a, c] = (-1j * vv[:, a] * A[:, c] + E[:, :, None] * AaAc - A[:, a] @ EA[:, c]
+                          - AcAa * E[:, None, :] + A[:, c] @ EA[:, a])
+    AT = np.swapaxes(A, -1, -2)  # [k, a, n, l] = A_a,ln
+    nk, nw = E.shape
+    P = np.empty((nk, 9, nw, nw))
+    Q = np.empty((nk, 9, nw, nw))
+    Ps = np.empty((nk, 9, nw, nw)) if spin else None
+    if spin:
+        Bs = np.zeros_like(B)
+        for bb in range(3):  # B^spin_ac = -i S_b for (a, b, c) cyclic
+            Bs[:, _BETA[bb], _ALPHA[bb]] = -1j * b["S"][:, bb]
+    for d, (a, bb) in enumerate(zip(_ALPHA, _BETA)):
+        im = (A[:, a] * AT[:, bb]).imag
+        for c in range(3):
+            P[:, 3 * d + c] = (AT[:, bb] * B[:, a, c] - AT[:, a] * B[:, bb, c]).real
+            Q[:, 3 * d + c] = (v[:, c, :, None] + v[:, c, None, :]) * im
+            if spin:
+                Ps[:, 3 * d + c] = (AT[:, bb] * Bs[:, a, c] - AT[:, a] * Bs[:, bb, c]).real
+    return P, Q, Ps
+
+
+@dataclass(frozen=True)
+class NOA:
+    """Interband natural optical activity gamma (Angstrom), orbital and spin (TPS18 Eq. C12).
+
+    omega : hbar omega values (eV); eta : broadening of z = hbar omega + i eta (eV), None for
+    the smearing width (postw90); eigval_max : empty bands above this energy (eV) are left
+    out (postw90's ``gyrotropic_eigval_max``), None for all bands.
+    Output ``NOA_orb``, ``NOA_spin``: (nomega, nE, 3, 3) arrays G[d, c] = gamma_{a b c},
+    (a, b, d) cyclic; :func:`gamma_tensor` gives the full gamma_abc.
+    """
+
+    omega: tuple = (0.0,)
+    eta: Optional[float] = None
+    eigval_max: Optional[float] = None
+    name: str = "NOA"
+
+    def chunk(self, interp, k_red, weights, st) -> dict:
+        """Raw sums (nomega, nE, 3, 3): ``NOA_orb`` Angstrom^3/eV, ``NOA_spin`` Angstrom/eV^2."""
+        z = _frequencies(self.omega, self.eta, st)
+        EF = st.EF
+        emax = np.inf if self.eigval_max is None else float(self.eigval_max)
+        spin = interp.spin
+
+        def fn(k, w):
+            b = band_block(interp, k, st, all_k=True)
+            A = _full_connection(b, mom.degenerate_groups(b["E"], _D_CUT))
+            P, Q, Ps = _noa_pair_terms(b, A, spin)
+            E = b["E"]
+            wln = E[:, None, :] - E[:, :, None]  # [k, n, l] = E_l - E_n
+            M1 = 1.0 / (wln[..., None] ** 2 - z ** 2)  # (k, n, l, f)
+            Wm = M1.real * w[:, None, None, None]
+            We = (-M1 * (2 * wln[..., None] ** 2 * M1 + 1)).real * w[:, None, None, None]
+            out = {"NOA_orb": np.zeros((len(z), len(EF), 3, 3))}
+            if spin:
+                out["NOA_spin"] = np.zeros((len(z), len(EF), 3, 3))
+            for ie, ef in enumerate(EF):
+                occ = E < ef
+                emp = (E >= ef) & (E < emax)
+                kk, n, l = np.nonzero(occ[:, :, None] & emp[:, None, :])
+                if len(kk) == 0:
+                    continue
+                wm, we = Wm[kk, n, l], We[kk, n, l]  # (npair, f)
+                out["NOA_orb"][:, ie] = (wm.T @ P[kk, :, n, l] + we.T @ Q[kk, :, n, l]).reshape(-1, 3, 3)
+                if spin:
+                    out["NOA_spin"][:, ie] = (wm.T @ Ps[kk, :, n, l]).reshape(-1, 3, 3)
+            return out
+        return _blocks(interp, k_red, weights, fn)
+
+    def finish(self, raw, model, st, sym) -> dict:
+        V = model.cell_volume
+        out = {"NOA_orb": _sym(raw["NOA_orb"] * 1e10 * e / (V * eps0), sym, axial=True)}
+        if "NOA_spin" in raw:
+            out["NOA_spin"] = _sym(raw["NOA_spin"] * 1e30 * hbar ** 2 / (V * eps0 * m_e), sym, axial=True)
+        return out
+
+
+def gamma_tensor(G: np.ndarray) -> np.ndarray:
+    """Full gamma_abc = eps_abd G[d, c] from the stored array G (..., 3, 3) -> (..., 3, 3, 3)."""
+    eps = np.zeros((3, 3, 3))
+    for d, (a, b) in enumerate(zip(_ALPHA, _BETA)):
+        eps[a, b, d], eps[b, a, d] = 1.0, -1.0
+    return np.einsum("abd,...dc->...abc", eps, G)
+
+
+def make_quantities(names: Sequence[str], *, omega: Sequence[float] = (0.0,), eta: Optional[float] = None,
+                    eigval_max: Optional[float] = None) -> list:
+    """Quantity objects for the names in :data:`QUANTITY_NAMES` (others, e.g. ``K``, ignored).
+
+    NOA comes first so that the per-block work it needs (every k) is done once.
+    """
+    omega = tuple(float(x) for x in omega)
+    made = {"C": C(), "D": D(), "DOS": DOS(), "Dw": Dw(omega=omega, eta=eta),
+            "NOA": NOA(omega=omega, eta=eta, eigval_max=eigval_max)}
+    unknown = [n for n in names if n not in made and n != "K"]
+    if unknown:
+        raise GMEInputError(f"unknown quantities {unknown} (choose from K, {', '.join(QUANTITY_NAMES)})")
+    order = ["NOA", "C", "D", "Dw", "DOS"]
+    return [made[n] for n in order if n in names]
