@@ -6,6 +6,7 @@ Public API::
     GMESettings(fermi_energies, smearing)
     Smearing(kind, width) / Smearing.from_temperature(kelvin)
     compute(model, settings, mesh=...)   -> GMEResult
+    load_result(path)                    -> GMEResult (from the JSON of a run)
 """
 
 __version__ = "0.1.0"
@@ -14,7 +15,7 @@ from .calculate import compute  # noqa: E402
 from .integrate import GMESettings  # noqa: E402
 from .load import load_model  # noqa: E402
 from .model import TBModel  # noqa: E402
-from .result import GMEResult  # noqa: E402
+from .result import GMEResult, load_result  # noqa: E402
 from .smearing import Smearing  # noqa: E402
 
-__all__ = ["compute", "GMESettings", "load_model", "TBModel", "GMEResult", "Smearing", "__version__"]
+__all__ = ["compute", "GMESettings", "load_model", "load_result", "TBModel", "GMEResult", "Smearing", "__version__"]

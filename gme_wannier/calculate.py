@@ -33,7 +33,7 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
             magmoms: Optional[np.ndarray] = None, box: Optional[dict] = None, comm=None,
             chunk_size: int = 200, kernel: str = "surface", checkpoint: Optional[str] = None,
             checkpoint_every: float = 60.0, progress: Optional[bool] = False,
-            structure=None, spin_degeneracy: int = 1, refine: Sequence[int] = (),
+            structure=None, spin_degeneracy: Optional[int] = None, refine: Sequence[int] = (),
             refine_margin: float = 0.05) -> GMEResult:
     """Compute the GME tensor of a model.
 
@@ -53,7 +53,9 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
     kernel : "surface" (Fermi-surface form, default), "sea" (Fermi-sea cross-check) or "tetra"
         (Fermi surface by linear tetrahedra on the whole Gamma-centred mesh, no k reduction;
         the smearing is not used).
-    checkpoint : path of a checkpoint to write and resume from, optional.
+    checkpoint : path of a checkpoint to write and resume from, optional. The files are kept after
+        the sum (a rerun returns at once); delete them with
+        :func:`gme_wannier.checkpoint.remove_checkpoint` once the result is saved (the CLI does).
     progress : show a progress bar on rank 0 (None: only on a terminal).
     structure : ase.Atoms, optional
         Overrides ``model.atoms`` for the symmetry analysis.
@@ -63,10 +65,11 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         ``mesh * prod(f)`` at a fraction of its cost. Whole mesh (no symmetry reduction); computed
         on rank 0 and broadcast.
     refine_margin : eV added to the Fermi window when marking cells.
-    spin_degeneracy : 1 or 2
-        Multiplies the result: 2 counts each band of a calculation without spinors twice
-        (spin-degenerate bands, no spin-orbit coupling). Wannier90 and WannierBerri apply no
-        such factor (default 1).
+    spin_degeneracy : 1, 2 or None
+        How many electrons each band holds in alpha (and the DOS); docs/theory.md, "Spin
+        counting". None (default): 2 for a model without spinors (spin-degenerate bands, no
+        spin-orbit coupling), 1 for spinors. K stays in the counting of Wannier90 and
+        WannierBerri (each band once), so alpha = spin_degeneracy (e/hbar) K.
     """
     from .checkpoint import Checkpoint
     from .parallel import get_comm
@@ -85,6 +88,8 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         raise GMEInputError("refinement works with the Fermi-surface kernel on the uniform mesh only")
     if any(int(f) < 2 for f in refine):
         raise GMEInputError("refinement factors must be integers >= 2")
+    if spin_degeneracy is None:
+        spin_degeneracy = 1 if model.spinors else 2
     if spin_degeneracy not in (1, 2):
         raise GMEInputError("spin_degeneracy must be 1 or 2")
     if spin_degeneracy == 2 and model.spinors:
@@ -118,6 +123,10 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         use_sym = symmetry == "auto" and kernel != "tetra" and not refine
         n_full = int(np.prod(mesh))
         if use_sym:
+            from .symmetry import check_band_symmetry
+
+            # refuse before the k loop if the bands do not have the structure's symmetry
+            sym_err = check_band_symmetry(model, sym, settings.fermi_energies)
             irr = irreducible_kpoints(mesh, sym, shift=shift)
             k_red, weights = irr.k_red, irr.weights
             sym_info["n_kspace_operations"] = int(irr.n_ops)
@@ -133,7 +142,8 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         fp = json.dumps({"model": model_fingerprint(model), "settings": settings.fingerprint(),
                          "mesh": mesh_info, "symmetry": symmetry, "kernel": kernel,
                          "chunk_size": chunk_size}, sort_keys=True)
-        ckpt = Checkpoint(checkpoint, fp, every_seconds=checkpoint_every)
+        # kept after the sum: the caller removes it once the result is safely written
+        ckpt = Checkpoint(checkpoint, fp, every_seconds=checkpoint_every, keep=True)
     bar = Progress(len(k_red), enabled=progress) if progress is not False and comm.is_root else None
     if refine:
         from .refine import refined_sum
@@ -149,11 +159,10 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         raw = sum_over_kpoints(model, k_red, weights, settings, comm=comm, chunk_size=chunk_size,
                                kernel=kernel, checkpoint=ckpt, progress=bar)
     K = to_ampere(raw, model, settings)
-    K = {p: spin_degeneracy * v for p, v in K.items()}
     if use_sym:
         # the group average of the irreducible sum, as the projection on the allowed form
         K = {p: form.project(v) for p, v in K.items()}
-        sym_info["band_symmetry_error_eV"] = band_symmetry_error(model, sym, emax=max(settings.fermi_energies) + 1.0)
+        sym_info["band_symmetry_error_eV"] = sym_err
         sym_info["band_symmetry_error_window"] = "bands below max(E_F) + 1 eV"
     elif sym is not None and box is None:
         from .symmetry import symmetry_breaking
@@ -167,10 +176,11 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
             "orbital_moment": model.orbital_level if settings.external else "internal terms only (forced)",
             "spin_moment": ("-(g_s/2) mu_B <sigma>, g_s = %g" % settings.g_s) if (model.has_spin and settings.spin)
             else "none",
-            "spin_degeneracy": ("each band counted once (spinor Wannier functions)" if model.spinors else
-                                "each band counted twice (spin_degeneracy = 2)" if spin_degeneracy == 2 else
-                                "each band counted once: use spin_degeneracy = 2 (--spin-degeneracy 2) to count "
-                                "the two spin states of a calculation without spin-orbit coupling"),
+            "spin_degeneracy": ("alpha and DOS: each band counted once (spinor Wannier functions)" if model.spinors
+                                else "alpha and DOS: each band counted twice (both spin states of a model "
+                                     "without spinors)" if spin_degeneracy == 2 else
+                                "alpha and DOS: each band counted once (one spin species; spin_degeneracy = 1 "
+                                "asked for a model without spinors)") + "; K: each band once, as Wannier90",
         },
         "settings": {**settings.fingerprint(), "smearing_description": settings.smearing.describe(),
                      "kernel": kernel},
@@ -182,7 +192,7 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
                    "kpoints_per_second": len(k_red) / elapsed if elapsed > 0 else None},
     }
     return GMEResult(fermi_energies=settings.EF, K=K, real_lattice=model.real_lattice, info=info,
-                     dos=raw["dos"])
+                     dos=raw["dos"], spin_degeneracy=spin_degeneracy)
 
 
 def band_symmetry_error(model: TBModel, sym, emax: float = np.inf, n_samples: int = 8, seed: int = 0) -> float:

@@ -60,6 +60,13 @@ def _add_calc_options(p: argparse.ArgumentParser) -> None:
     e = g.add_mutually_exclusive_group()
     e.add_argument("--efermi", type=float, nargs="+", help="Fermi energies, eV")
     e.add_argument("--efermi-range", type=float, nargs=3, metavar=("MIN", "MAX", "STEP"), help="eV, MAX included")
+    g.add_argument("--efermi-relative", action="store_true",
+                   help="--efermi / --efermi-range are offsets from the material's Fermi level (--num-electrons, "
+                        "else fermi_energy of the .win)")
+    g.add_argument("--num-electrons", type=float, metavar="N",
+                   help="electrons per cell in the Wannier bands (DFT valence count minus 2 per band below the "
+                        "Wannier window; 1 per band with spinors; see 'info'): the material's Fermi level by "
+                        "charge neutrality at the chosen temperature")
     g.add_argument("--temperature", type=float, help="Fermi-Dirac at this temperature, K (default 300 K if no smearing)")
     g.add_argument("--smearing", choices=["gaussian", "methfessel-paxton", "marzari-vanderbilt", "fermi-dirac"])
     g.add_argument("--smearing-width", type=float, help="eV (Wannier90 convention: exp(-(dE/w)^2))")
@@ -83,8 +90,16 @@ def _add_calc_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--config", help="TOML file with options (keys named like the flags); flags override it")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse with the package's one-line error (no usage block), exit code 2."""
+
+    def error(self, message: str):  # noqa: D102
+        print(f"gme-wannier: error: {message} (see gme-wannier {self.prog.split()[-1]} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gme-wannier", description="Gyrotropic magnetic effect tensor from Wannier90 outputs")
+    p = _OneLineParser(prog="gme-wannier", description="Gyrotropic magnetic effect tensor from Wannier90 outputs")
     p.add_argument("--version", action="version", version=f"gme-wannier {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="compute alpha(E_F) of one material")
@@ -129,13 +144,11 @@ def _load_config(path: str) -> dict:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
-    from .io.errors import InputFileError
+    from .io.errors import InputFileError, check_input_file, decode_text
 
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise InputFileError(path, "file not found") from None
+        with open(check_input_file(path), "rb") as f:
+            data = tomllib.loads(decode_text(f.read(), path))
     except tomllib.TOMLDecodeError as exc:
         raise InputFileError(path, f"not valid TOML: {exc}") from None
     return {k.replace("-", "_"): v for k, v in data.items()}
@@ -144,27 +157,34 @@ def _load_config(path: str) -> dict:
 def _merge(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
     """defaults < config file < flags."""
     from .io.errors import InputFileError
+    from .options import check_config_types, validate_options
 
     opts = dict(_RUN_DEFAULTS)
+    origins: dict = {}
     if getattr(args, "config", None):
         cfg = _load_config(args.config)
         known = set(vars(args))
         bad = sorted(set(cfg) - known)
         if bad:
             raise InputFileError(args.config, f"unknown option(s): {', '.join(bad)}")
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+        cfg = check_config_types(cfg, {a.dest: a for a in sub._actions}, args.config)
         opts.update(cfg)
+        origins = {k: f"{args.config}: {k.replace('_', '-')}" for k in cfg}
     for k, v in vars(args).items():
         if v is not None and v is not False:
             opts[k] = v
+            origins.pop(k, None)
         elif k not in opts:
             opts[k] = v
+    validate_options(opts, origins)
     return opts
 
 
-def _settings(o: dict, win):
-    from .integrate import GMESettings
+def _fermi_grid(o: dict, ef0: Optional[float]) -> np.ndarray:
+    """The Fermi levels (eV): --efermi / --efermi-range (offsets from ef0 with --efermi-relative),
+    else the material's own Fermi level ef0. Rounded to 1e-10 eV (no 8.360000000000001)."""
     from .io.errors import GMEInputError
-    from .smearing import Smearing
 
     if o.get("efermi") is not None:
         ef = np.atleast_1d(np.array(o["efermi"], dtype=float))
@@ -173,10 +193,39 @@ def _settings(o: dict, win):
         if step <= 0 or hi < lo:
             raise GMEInputError("--efermi-range needs MIN <= MAX and STEP > 0")
         ef = lo + step * np.arange(int(np.floor((hi - lo) / step + 1e-9)) + 1)
-    elif win is not None and win.get_float("fermi_energy") is not None:
-        ef = np.array([win.get_float("fermi_energy")])
+    elif ef0 is not None:
+        return np.array([ef0])
     else:
-        raise GMEInputError("no Fermi energy: give --efermi or --efermi-range (the .win has no fermi_energy)")
+        raise GMEInputError("no Fermi energy: give --efermi, --efermi-range or --num-electrons "
+                            "(the .win has no fermi_energy)")
+    if o.get("efermi_relative"):
+        if ef0 is None:
+            raise GMEInputError("--efermi-relative: the material's Fermi level is unknown: give --num-electrons "
+                                "(or fermi_energy in the .win)")
+        ef = ef + ef0
+    return np.round(ef, 10)
+
+
+def _material_fermi(o: dict, win, model, kT: float) -> Optional[dict]:
+    """The material's Fermi level (--num-electrons or the .win) and the band energies behind it."""
+    from .fermi import material_fermi_level
+
+    if model is None:
+        return None
+    mesh = [min(int(n), 24) for n in o["mesh"]]
+    g = o.get("spin_degeneracy") or None
+    return material_fermi_level(model, num_electrons=o.get("num_electrons"), kT=kT, mesh=mesh,
+                                win_fermi_energy=win.get_float("fermi_energy") if win is not None else None,
+                                spin_degeneracy=g, symprec=float(o["symprec"]),
+                                use_symmetry=o.get("symmetry") != "off" and not o.get("structure"))
+
+
+def _settings(o: dict, win, model=None):
+    """(GMESettings, the material's Fermi-level dict or None) from the options."""
+    from .integrate import GMESettings
+    from .io.errors import GMEInputError
+    from .smearing import Smearing
+
     if o.get("smearing") and o["smearing"] != "fermi-dirac":
         if o.get("temperature") is not None:
             raise GMEInputError("give either --temperature or --smearing, not both")
@@ -192,9 +241,11 @@ def _settings(o: dict, win):
             T = float(o["smearing_width"]) / k_B_eV
         sm = Smearing.from_temperature(300.0 if T is None else float(T),
                                        float(o["max_arg"]) if o.get("max_arg") else 40.0)
+    fermi = _material_fermi(o, win, model, sm.width)
+    ef = _fermi_grid(o, None if fermi is None else fermi["E_F_eV"])
     return GMESettings(fermi_energies=ef, smearing=sm, degen_thresh=float(o["degen_thresh"]),
                        degeneracy=o["degeneracy"], moment_energy=o["moment_energy"], g_s=float(o["g_s"]),
-                       external=not o.get("internal_only", False), spin=not o.get("no_spin", False))
+                       external=not o.get("internal_only", False), spin=not o.get("no_spin", False)), fermi
 
 
 def _win_box(o: dict, win) -> tuple[Optional[dict], dict]:
@@ -243,8 +294,9 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool]):
     """Load, compute; returns (model, result). The one library call of `run` and `screen`."""
     from .calculate import compute
     from .io.win import read_win
-    from .load import load_model
+    from .load import _seed_from, load_model
 
+    seed = _seed_from(seed)
     model = load_model(seed, source=o["source"], use_spn=not o.get("no_spin", False),
                        convention=o.get("convention") or "wannierberri", ws_images=o.get("ws_images") or "mdrs",
                        ws_tolerance=float(o["ws_tolerance"]) if o.get("ws_tolerance") is not None else 1e-3,
@@ -252,25 +304,55 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool]):
     win = read_win(seed + ".win") if os.path.exists(seed + ".win") else None
     box, extra = _win_box(o, win)
     o = {**o, **extra}
-    st = _settings(o, win)
+    st, fermi = _settings(o, win, model)
     structure = None
     if o.get("structure"):
         from .symmetry import structure_from_file
 
         structure = structure_from_file(o["structure"])
     mm = _magmoms(o)
-    if mm is not None and mm.size not in (len(model.atoms), 3 * len(model.atoms)):
+    atoms = structure if structure is not None else model.atoms
+    if mm is not None:
         from .io.errors import GMEInputError
 
-        raise GMEInputError(f"--magmoms: expected {len(model.atoms)} or {3 * len(model.atoms)} numbers, got {mm.size}")
-    if mm is not None and mm.size == 3 * len(model.atoms):
-        mm = mm.reshape(-1, 3)
+        nat = 0 if atoms is None else len(atoms)
+        where = o["structure"] if structure is not None else seed + ".win"
+        if mm.size not in (nat, 3 * nat) or nat == 0:
+            raise GMEInputError(f"--magmoms: the structure ({where}) has {nat} atoms: give {nat} (collinear) or "
+                                f"{3 * nat} (non-collinear) numbers, in its atom order; got {mm.size}")
+        if mm.size == 3 * nat:
+            mm = mm.reshape(-1, 3)
+    from .options import check_memory
+
+    check_memory(model.num_wann, len(st.fermi_energies), kernel=o["kernel"],
+                 n_kpoints_full=int(np.prod(o["mesh"])))
+    if comm.is_root:
+        from .sanity import fermi_level_warning
+
+        warn = fermi_level_warning(model, st.fermi_energies, st.smearing.width)
+        if warn:
+            print(f"gme-wannier: warning: {warn}", file=sys.stderr)
     result = compute(model, st, mesh=o["mesh"], symmetry=o["symmetry"], symprec=float(o["symprec"]),
                      magmoms=mm, box=box, comm=comm, chunk_size=int(o["chunk_size"]), kernel=o["kernel"],
                      checkpoint=o.get("checkpoint"), progress=progress, structure=structure,
                      checkpoint_every=float(o["checkpoint_every"]) if o.get("checkpoint_every") is not None else 60.0,
-                     spin_degeneracy=int(o.get("spin_degeneracy") or 1), refine=tuple(o.get("refine") or ()))
+                     spin_degeneracy=o.get("spin_degeneracy") or None, refine=tuple(o.get("refine") or ()))
+    _add_fermi_info(result, fermi)
     return model, result
+
+
+def _add_fermi_info(result, fermi: Optional[dict]) -> None:
+    """result.info["fermi_level"]: the material's E_F, the band range and the bands at each E_F."""
+    from .fermi import band_report
+
+    if fermi is None:
+        return
+    E, _ = fermi["bands"]
+    rep = band_report(E, result.fermi_energies)
+    result.info["fermi_level"] = {
+        "material_E_F_eV": fermi["E_F_eV"], "source": fermi["source"], "num_electrons": fermi["num_electrons"],
+        "band_range_eV": rep["range_eV"], "n_bands": rep["n_bands"], "band_mesh": fermi["mesh"],
+        "levels": rep["fermi_levels"]}
 
 
 def _cmd_run(args, parser) -> int:
@@ -278,23 +360,37 @@ def _cmd_run(args, parser) -> int:
     from .parallel import get_comm, guard
     from .report import run_summary
 
+    from .checkpoint import remove_checkpoint
+    from .sanity import check_outputs, output_paths, write_or_rescue
+
     o = _merge(args, parser)
     comm = get_comm("auto")
     with guard(comm):
+        check_outputs(output_paths(o, args.seed, "run"), o.get("checkpoint"), comm)
         model, result = run_one(args.seed, o, comm, progress=False if o.get("quiet") else (True if o.get("progress") else None))
-        if comm.is_root:
-            out = o.get("output") or (os.path.basename(args.seed) + "-gme.json")
-            write_text(out, json_text(result.to_dict(omega_tau=o.get("omega_tau"))))
-            if o.get("w90_dat"):
-                for part, tag in (("orbital", "orb"), ("spin", "spin")):
-                    write_text(f"{o['w90_dat']}-gme-K_{tag}.dat",
-                               w90_K_text(result.fermi_energies, result.K[part], f"{part} part of the K tensor"))
-            if o.get("csv"):
-                write_text(o["csv"], csv_text(result))
-            if o.get("plot"):
-                from .plot import plot_decomposition
+        out = o.get("output") or (os.path.basename(args.seed) + "-gme.json")
+        as_json = lambda: json_text(result.to_dict(omega_tau=o.get("omega_tau")))  # noqa: E731
+        writes = [(out, lambda: write_text(out, as_json()))]
+        if o.get("w90_dat"):
+            spin_done = result.info.get("approximation", {}).get("spin_moment", "none") != "none"
+            for part, tag in (("orbital", "orb"), ("spin", "spin")):
+                path = f"{o['w90_dat']}-gme-K_{tag}.dat"
+                what = f"{part} part of the K tensor" if spin_done or part == "orbital" else \
+                    "spin part of the K tensor: NOT COMPUTED (no spin matrices, or --no-spin): zeros"
+                text = w90_K_text(result.fermi_energies, result.K[part],
+                                  f"{what}; counting: each band once, as Wannier90 "
+                                  f"(alpha = {result.spin_degeneracy} x (e/hbar) x K in this run)")
+                writes.append((path, lambda path=path, text=text: write_text(path, text)))
+        if o.get("csv"):
+            writes.append((o["csv"], lambda: write_text(o["csv"], csv_text(result))))
+        if o.get("plot"):
+            from .plot import plot_decomposition
 
-                plot_decomposition(result, o["plot"], title=model.name)
+            writes.append((o["plot"], lambda: plot_decomposition(result, o["plot"], title=model.name)))
+        write_or_rescue(writes, as_json, o.get("checkpoint"), getattr(args, "argv", []), comm)
+        if comm.is_root:
+            if o.get("checkpoint"):
+                remove_checkpoint(o["checkpoint"])  # only now: every output is written
             if not o.get("quiet"):
                 print(run_summary(model, result, out, omega_tau=o.get("omega_tau")))
     return 0
@@ -314,10 +410,13 @@ def _cmd_screen(args, parser) -> int:
     from .parallel import get_comm, guard
     from .report import screen_row, screen_table
 
+    from .sanity import check_outputs, output_paths
+
     o = _merge(args, parser)
     comm = get_comm("auto")
     rows = []
     with guard(comm):
+        check_outputs(output_paths(o, "", "screen"), None, comm)
         for seed in args.seeds:
             try:
                 model, result = run_one(seed, o, comm, progress=False)
@@ -330,6 +429,12 @@ def _cmd_screen(args, parser) -> int:
             write_text(table, csv)
             print(text)
             print(f"table written to {table}")
+    failed = [r["material"] for r in rows if r.get("error")]
+    if failed:
+        if comm.is_root:
+            print(f"gme-wannier: error: {', '.join(failed)}: {len(failed)} of {len(rows)} materials failed "
+                  "(their error is in the table)", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -357,6 +462,9 @@ def _cmd_export(args) -> int:
 
 def _cmd_make_weyl(args) -> int:
     from .models import weyl_pair_model, write_model
+    from .options import validate_options
+
+    validate_options({"b": args.b, "t": args.t, "a": args.a})
 
     m = weyl_pair_model(t=args.t, b=args.b, a=args.a, parity_symmetric=args.parity_symmetric,
                         name=os.path.basename(args.seed))
@@ -366,28 +474,46 @@ def _cmd_make_weyl(args) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code (0; 2 for a user error, with one line
+    ``gme-wannier: error: ...`` on stderr; 130/143 when interrupted by SIGINT/SIGTERM)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .checkpoint import CheckpointError
-    from .io.errors import GMEInputError
-    from .symmetry import StructureFileError, SymmetryError
-
+    args.argv = argv
     try:
-        if args.command == "run":
-            return _cmd_run(args, parser)
-        if args.command == "info":
-            return _cmd_info(args)
-        if args.command == "screen":
-            return _cmd_screen(args, parser)
-        if args.command == "export":
-            return _cmd_export(args)
-        return _cmd_make_weyl(args)
-    except (GMEInputError, SymmetryError, StructureFileError, CheckpointError, FileNotFoundError) as exc:
-        print(f"gme-wannier: error: {exc}", file=sys.stderr)
-        return 2
+        return _dispatch(args, parser)
     except KeyboardInterrupt:
-        print("gme-wannier: interrupted", file=sys.stderr)
+        print("gme-wannier: error: interrupted (SIGINT)", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        from .io.errors import GMEError
+
+        if isinstance(exc, GMEError):
+            print(f"gme-wannier: error: {exc}", file=sys.stderr)
+            return int(exc.exit_code)
+        if isinstance(exc, OSError):
+            where = exc.filename if exc.filename is not None else "input/output"
+            print(f"gme-wannier: error: {where}: {exc.strerror or exc}: check the path and its permissions",
+                  file=sys.stderr)
+            return 2
+        if os.environ.get("GME_WANNIER_DEBUG"):
+            raise
+        what = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        print(f"gme-wannier: error: internal error ({what}); please report it (GME_WANNIER_DEBUG=1 shows the "
+              "traceback)", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args, parser) -> int:
+    if args.command == "run":
+        return _cmd_run(args, parser)
+    if args.command == "info":
+        return _cmd_info(args)
+    if args.command == "screen":
+        return _cmd_screen(args, parser)
+    if args.command == "export":
+        return _cmd_export(args)
+    return _cmd_make_weyl(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,7 @@
 """Analytic tight-binding models for checks (PHYSICS.md section 8), and a writer of
 Wannier90-format files for them (``SEED_hr.dat``, ``SEED.win``, ``SEED_centres.xyz``).
+The Weyl model is written with ``spinors = true``: its sigma is the spin, each band holds one
+electron (docs/theory.md, "Spin counting").
 
 Two-node Weyl model on a simple cubic lattice (lattice constant a, two orbitals on one site):
 
@@ -58,8 +60,10 @@ def weyl_pair_model(*, t: float = 1.0, b: float = 0.05, a: float = 3.0, parity_s
         add((0, 0, -1), -b * _ID / 2j)
     iR = np.array(sorted(H), dtype=int)
     H_R = np.array([H[tuple(R)] for R in iR])
+    # sigma is the electron's spin here: two non-degenerate bands, each holding one electron
+    # (spinors), so the ZMS single-pair limit above holds with spin_degeneracy 1
     return TBModel(real_lattice=np.eye(3) * a, iRvec=iR, H_R=H_R, centres_cart=np.zeros((2, 3)),
-                   name=name, provenance={"source": "analytic", "model": "two-node Weyl",
+                   spinors=True, name=name, provenance={"source": "analytic", "model": "two-node Weyl",
                                           "t_eV": t, "b_eV": b, "a_A": a,
                                           "parity_symmetric": parity_symmetric})
 
@@ -73,7 +77,7 @@ def model_win_text(model: TBModel, comment: str = "") -> str:
     lines = [f"! {comment or model.name}: written by gme_wannier (analytic model)",
              "! the structure below is a placeholder: run with --symmetry off",
              f"num_wann = {model.num_wann}", f"num_bands = {model.num_wann}",
-             "spinors = false", "", "begin unit_cell_cart", "ang"]
+             f"spinors = {'true' if model.spinors else 'false'}", "", "begin unit_cell_cart", "ang"]
     lines += [f"  {r[0]:.10f} {r[1]:.10f} {r[2]:.10f}" for r in lat]
     lines += ["end unit_cell_cart", "", "begin atoms_frac", "H 0.0 0.0 0.0", "end atoms_frac", ""]
     return "\n".join(lines) + "\n"

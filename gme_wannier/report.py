@@ -47,21 +47,8 @@ def run_summary(model, result, out_path: str, omega_tau: Optional[list] = None) 
     if "tensor_symmetry_breaking" in sym:
         s.write(f"  whole-mesh tensor vs its symmetrized image: relative difference {sym['tensor_symmetry_breaking']:.1e}\n")
     s.write(f"  {info['settings']['smearing_description']}\n")
-    dec = result.decomposition("total")
-    rho = result.rotatory_power("total")
-    iso = np.asarray(dec["iso"])
-    s.write("\n   E_F (eV)   alpha_iso (A m^-2 T^-1)  |alpha_S|max   |delta|       rho_z (rad/mm)  alpha_iso/ZMS-pair\n")
-    for i, ef in enumerate(result.fermi_energies):
-        s.write(f"  {ef:9.4f}   {_fmt(iso[i])}            {_fmt(np.abs(dec['sym_eigenvalues'][i]).max())}"
-                f"  {_fmt(np.linalg.norm(dec['delta'][i]))}  {rho['z'][i]: 9.4f}       {iso[i] / ZMS_PAIR_ALPHA: 7.2f}\n")
-    i = int(np.argmax(np.abs(rho["z"])))
-    s.write(f"\n  largest |rho_z|: {rho['z'][i]:.3f} rad/mm at E_F = {result.fermi_energies[i]:.4f} eV"
-            f" (alpha_iso = {iso[i]:.3e} A m^-2 T^-1)\n")
-    s.write(f"  paper's estimate (ZMS Eqs. 17-18): one Weyl pair split by {ZMS_PAIR_SPLIT_EV} eV gives alpha = "
-            f"(e^2/3h^2) x {ZMS_PAIR_SPLIT_EV} eV = {ZMS_PAIR_ALPHA:.3e} A m^-2 T^-1, |rho| = mu0 alpha = "
-            f"{ZMS_PAIR_RHO:.2f} rad/mm (quartz: 0.33 rad/mm)\n")
-    s.write("  rho_z = (mu0/2)[tr alpha - alpha_zz] for light along z; rho > 0: the plane of polarization turns "
-            "clockwise as seen looking towards the source (docs/theory.md)\n")
+    _fermi_section(s, result)
+    _alpha_table(s, result)
     if omega_tau:
         from .tensor import dynamic_factor
 
@@ -71,6 +58,66 @@ def run_summary(model, result, out_path: str, omega_tau: Optional[list] = None) 
     t = info["timing"]
     s.write(f"  {t['seconds']:.1f} s on {t['ranks']} rank(s); result written to {out_path}\n")
     return s.getvalue()
+
+
+def _fermi_section(s, result) -> None:
+    """Where E_F sits: the material's Fermi level, the band range, the bands crossing each E_F."""
+    fl = result.info.get("fermi_level")
+    if not fl:
+        return
+    ef0 = fl.get("material_E_F_eV")
+    s.write(f"  material Fermi level: {'unknown' if ef0 is None else f'{ef0:.4f} eV'} ({fl['source']})\n")
+    lo, hi = fl["band_range_eV"]
+    s.write(f"  Wannier bands: {fl['n_bands']} from {lo:.3f} to {hi:.3f} eV "
+            f"(band extrema on a {'x'.join(map(str, fl['band_mesh']))} mesh)\n")
+
+
+def _crossing_text(level: Optional[dict]) -> str:
+    if not level:
+        return ""
+    if level["crossing"]:
+        c = level["crossing"]
+        return "bands " + (f"{c[0]}-{c[-1]}" if len(c) > 2 else ",".join(map(str, c)))
+    gap = level.get("gap") or [None, None]
+    return "NO Fermi surface" + (f" (gap {gap[0]:.3f}-{gap[1]:.3f})" if None not in gap else "")
+
+
+def _alpha_table(s, result) -> None:
+    """alpha_iso(E_F), the parts the symmetry allows, rho along the optic axis, DOS, crossings."""
+    from .result import forbidden_components
+
+    dec = result.decomposition("total")
+    rho_all = result.rotatory_power("total")
+    symmetrized = bool(forbidden_components(result.info))
+    ax = result.optical_axis() if symmetrized else None
+    rho_name = {"any": "rho (any n)", None: "rho_z"}.get(ax, f"rho_{ax} (optic axis)")
+    rho = rho_all["z" if ax in (None, "any") else ax]
+    iso = np.asarray(dec["iso"])
+    form = (result.info.get("symmetry", {}).get("allowed_form") or {}).get("form")
+    show_S = not (form == "a*1" and symmetrized)  # alpha_S and delta vanish by symmetry when cubic
+    levels = (result.info.get("fermi_level") or {}).get("levels") or [None] * len(iso)
+    dos = None if result.dos is None else result.spin_degeneracy * np.asarray(result.dos)
+    s.write("\n   E_F (eV)   alpha_iso (A m^-2 T^-1)" + ("  |alpha_S|max   |delta|    " if show_S else "")
+            + f"  {rho_name + ' (rad/mm)':24s} alpha_iso/ZMS  DOS (1/eV/cell)  at E_F\n")
+    for i, ef in enumerate(result.fermi_energies):
+        s.write(f"  {ef:9.4f}   {_fmt(iso[i])}          ")
+        if show_S:
+            s.write(f"  {_fmt(np.abs(dec['sym_eigenvalues'][i]).max())}  {_fmt(np.linalg.norm(dec['delta'][i]))}")
+        s.write(f"  {rho[i]: 9.4f}                {iso[i] / ZMS_PAIR_ALPHA: 7.2f}       "
+                f"{'' if dos is None else f'{dos[i]:9.4f}'}        {_crossing_text(levels[i])}\n")
+    if not show_S:
+        s.write("  (cubic point group: alpha = alpha_iso 1, the traceless and antisymmetric parts are 0 by symmetry)\n")
+    i = int(np.argmax(np.abs(iso)))
+    s.write(f"\n  largest |alpha_iso|: alpha_iso = {iso[i]:.3e} A m^-2 T^-1, {rho_name} = {rho[i]:.3f} rad/mm "
+            f"at E_F = {result.fermi_energies[i]:.4f} eV\n")
+    if len(iso) > 2 and i in (0, len(iso) - 1):
+        s.write("  NOTE: this maximum is at the edge of the scanned range: the true maximum may lie outside it "
+                "(widen --efermi-range)\n")
+    s.write(f"  paper's estimate (ZMS Eqs. 17-18): one Weyl pair split by {ZMS_PAIR_SPLIT_EV} eV gives alpha = "
+            f"(e^2/3h^2) x {ZMS_PAIR_SPLIT_EV} eV = {ZMS_PAIR_ALPHA:.3e} A m^-2 T^-1, |rho| = mu0 alpha = "
+            f"{ZMS_PAIR_RHO:.2f} rad/mm (quartz: 0.33 rad/mm)\n")
+    s.write(f"  {rho_name}: (mu0/2)[tr alpha - n.alpha.n] for light along n; rho > 0: the plane of polarization "
+            "turns clockwise as seen looking towards the source (docs/theory.md)\n")
 
 
 def info_dict(seed: str, symprec: float = 1e-5, structure: Optional[str] = None) -> dict:

@@ -97,8 +97,9 @@ def test_json_keys_shapes_and_units(full_run):
 
 def test_temperature_alone_means_fermi_dirac(full_run):
     _, js, _ = full_run
-    kind, width = js["settings"]["smearing"][:2]
-    assert kind == "fermi-dirac"
+    sm = js["settings"]["smearing"]  # named fields (issue 12)
+    kind, width = sm["kind"], sm["width_eV"]
+    assert kind == "fermi-dirac" and sm["temperature_K"] == pytest.approx(200)
     assert width == pytest.approx(k_B_eV * 200)
     assert "Fermi-Dirac at T = 200.0 K" in js["settings"]["smearing_description"]
 
@@ -117,7 +118,7 @@ def test_summary_lines(full_run):
     _, js, out = full_run
     for line in ("gme-wannier: weyl  (2 Wannier functions", "space group", "allowed form of alpha:",
                  "mesh 6 x 6 x 5 (180 k), evaluated 180 (symmetry off)", "Fermi-Dirac at T = 200.0 K",
-                 "alpha_iso (A m^-2 T^-1)", "rho_z (rad/mm)", "largest |rho_z|",
+                 "alpha_iso (A m^-2 T^-1)", "rho_z (rad/mm)", "largest |alpha_iso|",
                  "paper's estimate (ZMS Eqs. 17-18): one Weyl pair split by 0.1 eV",
                  "3.122e+08 A m^-2 T^-1", "0.39 rad/mm", "clockwise as seen looking towards the source",
                  "result written to"):
@@ -223,11 +224,11 @@ def test_smearings(weyl, tmp_path, capsys, flags, kind, width):
     rc, _, _ = cli(["run", weyl, *CHEAP, *flags, "-o", o, "--quiet"], capsys)
     assert rc == 0
     sm = load(o)["settings"]["smearing"]
-    assert sm[0] == kind and sm[1] == pytest.approx(width)
+    assert sm["kind"] == kind and sm["width_eV"] == pytest.approx(width)
     if "--mp-order" in flags:
-        assert sm[2] == 2
+        assert sm["order"] == 2
     if "--max-arg" in flags:
-        assert sm[3] == 4
+        assert sm["max_arg_widths"] == 4
 
 
 def test_smearing_errors(weyl, tmp_path, capsys):
@@ -258,12 +259,22 @@ def test_moment_and_degeneracy_options(weyl, tmp_path, capsys):
 
 
 def test_spin_degeneracy_doubles(weyl, tmp_path, capsys):
+    # the Weyl model is a spinor model (each band once); a copy declared without spinors counts
+    # each band twice in alpha by default (issue 12), and K stays in Wannier90's counting
+    spinless = tmp_path / "sl"
+    for ext in (".win", "_hr.dat", "_centres.xyz"):
+        text = open(weyl + ext).read()
+        (tmp_path / ("sl" + ext)).write_text(text.replace("spinors = true", "spinors = false"))
     a, b = tmp_path / "1.json", tmp_path / "2.json"
-    assert cli(["run", weyl, *CHEAP, "--temperature", 600, "-o", a, "--quiet"], capsys)[0] == 0
-    assert cli(["run", weyl, *CHEAP, "--temperature", 600, "--spin-degeneracy", 2, "-o", b, "--quiet"], capsys)[0] == 0
+    assert cli(["run", spinless, *CHEAP, "--temperature", 600, "--spin-degeneracy", 1, "-o", a, "--quiet"], capsys)[0] == 0
+    assert cli(["run", spinless, *CHEAP, "--temperature", 600, "-o", b, "--quiet"], capsys)[0] == 0
     Ka, Kb = np.array(load(a)["K"]["total"]), np.array(load(b)["K"]["total"])
     assert np.abs(Ka).max() > 0
-    np.testing.assert_allclose(Kb, 2 * Ka, rtol=1e-12)
+    np.testing.assert_allclose(Kb, Ka, rtol=1e-12)
+    np.testing.assert_allclose(load(b)["alpha"]["total"], 2 * np.array(load(a)["alpha"]["total"]), rtol=1e-12)
+    assert load(b)["spin_counting"]["spin_degeneracy"] == 2 and load(a)["spin_counting"]["spin_degeneracy"] == 1
+    rc, _, err = cli(["run", weyl, *CHEAP, "--spin-degeneracy", 2, "-o", a, "--quiet"], capsys)
+    assert rc == 2 and "spinors" in err
 
 
 def test_box_options(weyl, tmp_path, capsys):
@@ -322,7 +333,7 @@ def test_config_file_and_override(weyl, tmp_path, capsys):
     js = load(o)
     assert js["mesh"]["mesh"] == [3, 4, 5] and js["symmetry"]["mode"] == "off"  # from the file (- and _ keys)
     np.testing.assert_allclose(js["fermi_energies_eV"], [0, 0.05, 0.1], atol=1e-12)
-    assert js["settings"]["smearing"][1] == pytest.approx(k_B_eV * 50)  # the flag overrides the file
+    assert js["settings"]["smearing"]["width_eV"] == pytest.approx(k_B_eV * 50)  # the flag overrides the file
     assert js["dynamic_factor"][0]["omega_tau"] == 2.0
 
 
@@ -360,7 +371,7 @@ def test_win_box_and_convention_on_te_toy(tmp_path, capsys):
     assert rc == 0
     js = load(o)
     assert js["mesh"]["type"] == "box" and js["mesh"]["n_kpoints"] == 125
-    assert js["settings"]["smearing"][0] == "gaussian" and js["settings"]["smearing"][1] == pytest.approx(0.1)
+    assert js["settings"]["smearing"]["kind"] == "gaussian" and js["settings"]["smearing"]["width_eV"] == pytest.approx(0.1)
     assert js["fermi_energies_eV"][0] == pytest.approx(2.0) and js["fermi_energies_eV"][-1] == pytest.approx(10.0)
 
 
