@@ -315,24 +315,24 @@ class Dw:
         return {"Dw": _sym(raw["Dw"] / model.cell_volume, sym, axial=True)}
 
 
-def _noa_pair_terms(b: dict, A: np.ndarray, spin: bool) -> tuple:
+def _noa_pair_terms(b: dict, A: np.ndarray, vmat: np.ndarray, spin: bool) -> tuple:
     """Pair arrays of the NOA sum, float (nk, 9, nw, nw) indexed [k, 3 d + c, n, l]:
-    P_orb = Re(A_b,ln B_nl,ac - A_a,ln B_nl,bc), Q = (v_n,c + v_l,c) Im(A_a,nl A_b,ln) and,
-    with spin, P_spin (same with B^spin), for (a, b, d) cyclic. B as in TPS18 Eq. C14:
-    B_nl,ac = -i (v_n,a + v_l,a) A_nl,c + sum_m [(E_n - E_m) A_nm,a A_ml,c - (E_l - E_m) A_nm,c A_ml,a],
-    B^spin_nl,ac = -i eps_abc <n|sigma_b|l> (TPS18 Eq. C15)."""
+    P_orb = Re(A_b,ln B_nl,ac - A_a,ln B_nl,bc), Q = Im(A_b,ln (v_c A_a)_nl + A_a,nl (v_c A_b)_ln)
+    and, with spin, P_spin (the same with B^spin), for (a, b, d) cyclic. B as in TPS18 Eq. C14:
+    B_nl,ac = -i (v_a A_c + A_c v_a)_nl + sum_m [(E_n - E_m) A_nm,a A_ml,c - (E_l - E_m) A_nm,c A_ml,a],
+    B^spin_nl,ac = -i eps_abc <n|sigma_b|l> (TPS18 Eq. C15). vmat (nk, 3, nw, nw): the velocity
+    matrix, diagonal (v_n delta_nl, postw90) or block-diagonal over degenerate groups (gauge
+    covariant); with a diagonal vmat, Q = (v_n,c + v_l,c) Im(A_a,nl A_b,ln)."""
     E = b["E"]
-    v = _velocity(b)
     EA = E[:, None, :, None] * A  # [k, a, m, l] = E_m A_a,ml
-    vv = v[:, :, :, None] + v[:, :, None, :]  # [k, a, n, l] = v_n,a + v_l,a
     B = np.empty(A.shape[:2] + (3,) + A.shape[2:], dtype=complex)  # [k, a, c, n, l]
     for a in range(3):
         for c in range(3):
-            AaAc = A[:, a] @ A[:, c]
-            AcAa = A[:, c] @ A[:, a]
-            B[:, a, c] = (-1j * vv[:, a] * A[:, c] + E[:, :, None] * AaAc - A[:, a] @ EA[:, c]
-                          - AcAa * E[:, None, :] + A[:, c] @ EA[:, a])
+            B[:, a, c] = (-1j * (vmat[:, a] @ A[:, c] + A[:, c] @ vmat[:, a])
+                          + E[:, :, None] * (A[:, a] @ A[:, c]) - A[:, a] @ EA[:, c]
+                          - (A[:, c] @ A[:, a]) * E[:, None, :] + A[:, c] @ EA[:, a])
     AT = np.swapaxes(A, -1, -2)  # [k, a, n, l] = A_a,ln
+    vA = vmat[:, :, None] @ A[:, None]  # [k, c, a, n, l] = (v_c A_a)_nl
     nk, nw = E.shape
     P = np.empty((nk, 9, nw, nw))
     Q = np.empty((nk, 9, nw, nw))
@@ -342,10 +342,9 @@ def _noa_pair_terms(b: dict, A: np.ndarray, spin: bool) -> tuple:
         for bb in range(3):  # B^spin_ac = -i S_b for (a, b, c) cyclic
             Bs[:, _BETA[bb], _ALPHA[bb]] = -1j * b["S"][:, bb]
     for d, (a, bb) in enumerate(zip(_ALPHA, _BETA)):
-        im = (A[:, a] * AT[:, bb]).imag
         for c in range(3):
             P[:, 3 * d + c] = (AT[:, bb] * B[:, a, c] - AT[:, a] * B[:, bb, c]).real
-            Q[:, 3 * d + c] = (v[:, c, :, None] + v[:, c, None, :]) * im
+            Q[:, 3 * d + c] = (AT[:, bb] * vA[:, c, a] + A[:, a] * np.swapaxes(vA[:, c, bb], -1, -2)).imag
             if spin:
                 Ps[:, 3 * d + c] = (AT[:, bb] * Bs[:, a, c] - AT[:, a] * Bs[:, bb, c]).real
     return P, Q, Ps
@@ -376,8 +375,14 @@ class NOA:
 
         def fn(k, w):
             b = band_block(interp, k, st, all_k=True)
-            A = _full_connection(b, mom.degenerate_groups(b["E"], _D_CUT))
-            P, Q, Ps = _noa_pair_terms(b, A, spin)
+            if st.degeneracy == "skip":  # postw90 verbatim: D cut at 1e-7 eV, diagonal velocity
+                A = _full_connection(b, mom.degenerate_groups(b["E"], _D_CUT))
+                vmat = np.einsum("kcn,nm->kcnm", _velocity(b), np.eye(interp.nw))
+            else:  # gauge covariant: D cut inside degenerate groups, their velocity block kept
+                labels = mom.degenerate_groups(b["E"], st.degen_thresh)
+                A = _full_connection(b, labels)
+                vmat = b["V"] * (labels[:, :, None] == labels[:, None, :])[:, None]
+            P, Q, Ps = _noa_pair_terms(b, A, vmat, spin)
             E = b["E"]
             wln = E[:, None, :] - E[:, :, None]  # [k, n, l] = E_l - E_n
             M1 = 1.0 / (wln[..., None] ** 2 - z ** 2)  # (k, n, l, f)

@@ -115,7 +115,7 @@ def main(argv=None):
                "mesh": [5, 5, 5]}
         ours, s = run_ours(model_for(seed, "postw90", False), ref, box=box, eigval_max=8.0 + 0.6667, smr=0.1)
         compare("Te_toy box vs W90 test suite", ours, ref, s)
-    for data, N in (("Te_tut24", 24), ("Te_soc", 16)):
+    for data, N in (("Te_tut24", 20), ("Te_tut24", 24), ("Te_soc", 16)):
         if a.only and a.only not in data:
             continue
         d = np.load(os.path.join(HERE, "reference", "gyro_%s_full%d.npz" % (data, N)))
