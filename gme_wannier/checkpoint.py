@@ -22,13 +22,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Checkpoint", "CheckpointError", "CheckpointMismatch"]
+from .io.errors import GMEError
+
+__all__ = ["Checkpoint", "CheckpointError", "CheckpointMismatch", "remove_checkpoint"]
 
 _SUFFIX = re.compile(r"\.rank(\d+)of(\d+)\.npz$")
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used (unreadable or inconsistent)."""
+class CheckpointError(GMEError):
+    """A checkpoint file that cannot be used (unreadable, truncated or inconsistent)."""
 
 
 class CheckpointMismatch(CheckpointError):
@@ -79,12 +81,17 @@ class Checkpoint:
                 n_file = int(data["n_chunks"])
                 done = {int(c) for c in data["done"]}
                 sums = {str(k): data[f"sum{i}"] for i, k in enumerate(data["keys"])}
-        except (OSError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"checkpoint file {fname} is unreadable ({exc}); "
-                                  "delete it or choose another checkpoint path") from exc
+        except Exception as exc:  # noqa: BLE001 - zipfile.BadZipFile, EOFError, OSError, ...
+            raise CheckpointError(f"{fname}: checkpoint file is corrupt or truncated "
+                                  f"({type(exc).__name__}); delete it (the run restarts from zero) "
+                                  "or choose another --checkpoint path") from None
+        if (any(not np.all(np.isfinite(v)) for v in sums.values())
+                or any(c < 0 or c >= n_file for c in done)):
+            raise CheckpointError(f"{fname}: checkpoint file holds invalid data (NaN/Inf sums or "
+                                  "chunk indices out of range); delete it or choose another --checkpoint path")
         if fingerprint != self.fingerprint or n_file != n_chunks:
             raise CheckpointMismatch(
-                f"checkpoint file {fname} was made with different inputs/options "
+                f"{fname}: checkpoint file was made with different inputs/options "
                 f"(fingerprint {fingerprint!r}, {n_file} chunks; this run: "
                 f"{self.fingerprint!r}, {n_chunks} chunks); delete it or choose another "
                 "checkpoint path")
@@ -99,7 +106,7 @@ class Checkpoint:
             if chunks <= done:
                 continue  # stale: already contained in a merged file
             if chunks & done:
-                raise CheckpointError(f"checkpoint file {fname} overlaps the others in chunks "
+                raise CheckpointError(f"{fname}: checkpoint file overlaps the others in chunks "
                                       f"{sorted(chunks & done)[:5]}; delete the checkpoint files")
             done |= chunks
             sums = ({k: v.copy() for k, v in part.items()} if sums is None
@@ -174,3 +181,16 @@ class Checkpoint:
         """Delete this rank's file (called on every rank after a successful sum)."""
         if self._file is not None and os.path.exists(self._file):
             os.remove(self._file)
+
+
+def remove_checkpoint(path: str | os.PathLike[str]) -> list[str]:
+    """Delete every file of the checkpoint ``path`` (all ranks' ``<path>.rank*of*.npz``).
+
+    The command line calls this on rank 0 after all the outputs are written (the checkpoint is
+    made with ``keep=True``), so that a failed write never loses the finished sum. Returns the
+    paths removed.
+    """
+    files = Checkpoint(path, "").files()
+    for f in files:
+        os.remove(f)
+    return files

@@ -94,7 +94,8 @@ class _OneLineParser(argparse.ArgumentParser):
     """argparse with the package's one-line error (no usage block), exit code 2."""
 
     def error(self, message: str):  # noqa: D102
-        print(f"gme-wannier: error: {message} (see gme-wannier {self.prog.split()[-1]} --help)", file=sys.stderr)
+        if _launcher_rank() == 0:
+            print(f"gme-wannier: error: {message} (see gme-wannier {self.prog.split()[-1]} --help)", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -489,7 +490,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .io.errors import GMEError
 
         if isinstance(exc, GMEError):
-            print(f"gme-wannier: error: {exc}", file=sys.stderr)
+            if _launcher_rank() == 0:  # raised identically on every rank of an mpirun: print once
+                print(f"gme-wannier: error: {exc}", file=sys.stderr)
             return int(exc.exit_code)
         if isinstance(exc, OSError):
             where = exc.filename if exc.filename is not None else "input/output"
@@ -502,6 +504,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"gme-wannier: error: internal error ({what}); please report it (GME_WANNIER_DEBUG=1 shows the "
               "traceback)", file=sys.stderr)
         return 1
+
+
+def _launcher_rank() -> int:
+    """MPI rank announced by the launcher (0 without one), known before MPI is initialised."""
+    for var in ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
 
 
 def _dispatch(args, parser) -> int:

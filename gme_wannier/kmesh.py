@@ -20,6 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .io.errors import GMEInputError
+
 __all__ = ["check_mesh", "check_shift", "uniform_mesh", "mesh_index", "box_mesh"]
 
 
@@ -33,14 +35,17 @@ def check_mesh(mesh: Sequence[int]) -> tuple[int, int, int]:
 
     Raises
     ------
-    ValueError
+    GMEInputError (a ValueError)
         If ``mesh`` does not hold exactly three positive integers.
     """
-    arr = np.asarray(mesh)
+    try:
+        arr = np.asarray(mesh, dtype=float)
+    except (TypeError, ValueError):
+        raise GMEInputError(f"k mesh must hold 3 positive integers, got {mesh!r}") from None
     if arr.shape != (3,):
-        raise ValueError(f"k mesh must have 3 entries, got {mesh!r}")
-    if not np.all(np.equal(np.mod(arr, 1), 0)) or np.any(arr < 1):
-        raise ValueError(f"k mesh must hold 3 positive integers, got {mesh!r}")
+        raise GMEInputError(f"k mesh must have 3 entries, got {mesh!r}")
+    if not np.all(np.isfinite(arr)) or not np.all(np.equal(np.mod(arr, 1), 0)) or np.any(arr < 1):
+        raise GMEInputError(f"k mesh must hold 3 positive integers, got {mesh!r}")
     return int(arr[0]), int(arr[1]), int(arr[2])
 
 
@@ -49,12 +54,12 @@ def check_shift(shift: Sequence[int]) -> tuple[int, int, int]:
 
     Raises
     ------
-    ValueError
+    GMEInputError (a ValueError)
         If ``shift`` does not hold exactly three entries in {0, 1}.
     """
     arr = np.asarray(shift)
     if arr.shape != (3,) or not np.all(np.isin(arr, (0, 1))):
-        raise ValueError(f"mesh shift must be 3 entries in {{0, 1}}, got {shift!r}")
+        raise GMEInputError(f"mesh shift must be 3 entries in {{0, 1}}, got {shift!r}")
     return int(arr[0]), int(arr[1]), int(arr[2])
 
 
@@ -139,16 +144,16 @@ def box_mesh(
     n = np.array(check_mesh(mesh))
     box = np.array([b1, b2, b3], dtype=float)
     if box.shape != (3, 3):
-        raise ValueError("box edges b1, b2, b3 must each have 3 components")
+        raise GMEInputError("box edges b1, b2, b3 must each have 3 components")
     det = float(np.linalg.det(box))
-    if abs(det) < 1e-12:
-        raise ValueError(f"box edges b1, b2, b3 are linearly dependent (det = {det:g})")
+    if not np.all(np.isfinite(box)) or abs(det) < 1e-12:
+        raise GMEInputError(f"box edges b1, b2, b3 are linearly dependent (det = {det:g})")
     if center is None:
         corner = np.zeros(3)
     else:
         c = np.asarray(center, dtype=float)
-        if c.shape != (3,):
-            raise ValueError(f"box center must have 3 components, got {center!r}")
+        if c.shape != (3,) or not np.all(np.isfinite(c)):
+            raise GMEInputError(f"box center must have 3 components, got {center!r}")
         corner = c - 0.5 * box.sum(axis=0)
     frac = np.indices(tuple(n)).reshape(3, -1).T / n
     return corner + frac @ box, abs(det) / float(np.prod(n))

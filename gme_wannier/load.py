@@ -191,6 +191,7 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
 
     if convention == "postw90" and source != "chk":
         raise InputFileError(seed, "convention 'postw90' needs the checkpoint data (SEED.chk + SEED.eig)")
+    _check_used_files(files, source, use_uhu, use_spn)
     if source in ("npz", "wannierberri"):
         return _from_npz_source(seed, files, source, windata, atoms, use_spn)
     key = None
@@ -211,6 +212,7 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
         model = _from_tb(seed, files, windata, atoms, ws_images, ws_tolerance)
     else:
         model = _from_hr(seed, files, windata, atoms, ws_images, ws_tolerance)
+    _check_spinors(model, windata, files)
     herm = model.hermiticity_error()
     if herm > 1e-6 * max(1.0, float(np.abs(model.H_R).max())):
         raise InputFileError(seed, f"the Hamiltonian is not Hermitian (max |H(R) - H(-R)^+| = {herm:.2e} eV)")
@@ -237,6 +239,34 @@ def _from_npz_source(seed, files, source, windata, atoms, use_spn) -> TBModel:
     if not use_spn and model.S_R is not None:
         return model.replace(S_R=None, provenance=dict(prov, spin_moment="none (left out)"))
     return model.replace(provenance=prov)
+
+
+_USED = {"chk": ("chk", "eig", "mmn", "uHu", "spn"), "tb": ("tb", "wsvec", "centres"),
+         "hr": ("hr", "wsvec", "centres")}
+
+
+def _check_used_files(files: dict, source: str, use_uhu: bool, use_spn: bool) -> None:
+    """Every file the source will open is a readable regular file (a FIFO would hang the reader)."""
+    from .io.errors import check_input_file
+
+    for kind in _USED.get(source, ()):
+        if files.get(kind) and not ((kind == "uHu" and not use_uhu) or (kind == "spn" and not use_spn)):
+            check_input_file(files[kind])
+
+
+def _check_spinors(model: TBModel, windata: WinData, files: dict) -> None:
+    """The .win's ``spinors`` agrees with the data: a .spn implies spinor Wannier functions (the
+    spin would otherwise be counted twice by the default spin degeneracy), and spinor Wannier
+    functions come in pairs."""
+    if model.S_R is not None and not windata.spinors:
+        raise InputFileError(files.get("spn") or windata.path,
+                             f"spin matrices (.spn) are present but {windata.path} says spinors = false: "
+                             "set spinors = true (a .spn needs spinor wave functions), or leave the spin out "
+                             "with --no-spin")
+    if windata.spinors and model.num_wann % 2:
+        raise InputFileError(windata.path, f"spinors = true but num_wann = {model.num_wann} is odd: spinor "
+                                           "Wannier functions come in pairs; is this the .win of another (spinless) "
+                                           "calculation?")
 
 
 def _check_num_wann(windata: WinData, nw: int, path: str) -> None:
@@ -284,13 +314,24 @@ def _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention="wannier
 WS_IMAGES = ("mdrs", "wsvec")
 
 
-def _images(files, windata, iRvec, mats, centres, lattice, ws_images, ws_tolerance, used):
+def _images(files, windata, iRvec, mats, centres, lattice, ws_images, ws_tolerance, used, ndegen=None):
     """Wigner-Seitz images of the _hr/_tb matrices: our MDRS fold from the centres (default,
-    needs mp_grid in the .win), or Wannier90's _wsvec.dat as it is. Returns (iRvec, mats, note)."""
-    from .io.tbfiles import mdrs_fold
+    needs mp_grid in the .win), or Wannier90's _wsvec.dat as it is. Returns (iRvec, mats, note).
+
+    The fold is done only when the file's R vectors and degeneracies ``ndegen`` form a
+    Wigner-Seitz supercell of mp_grid (:func:`~gme_wannier.io.tbfiles.fold_consistency`);
+    otherwise (hand-written models, a wrong mp_grid) the R list is kept as in the file and the
+    note says why."""
+    from .io.tbfiles import fold_consistency, mdrs_fold
 
     nw = mats[0].shape[1]
     mp = windata.get_floats("mp_grid", 3)
+    if mp is not None and (np.any(mp < 1) or np.any(mp != np.round(mp))):
+        raise InputFileError(windata.path, f"mp_grid must be 3 positive integers, got {mp.tolist()}")
+    bad = None if mp is None else fold_consistency(iRvec, ndegen, mp.astype(int))
+    if ws_images == "mdrs" and mp is not None and bad is not None:
+        return iRvec, mats, (f"none: R vectors kept as in the file, because they are not a Wigner-Seitz "
+                             f"supercell of mp_grid = {mp.astype(int).tolist()} ({bad})")
     if ws_images == "mdrs" and mp is not None:
         iRvec, mats = mdrs_fold(iRvec, mats, centres, lattice, mp.astype(int), tolerance=ws_tolerance)
         return iRvec, mats, f"MDRS images recomputed from the centres (tie tolerance {ws_tolerance} A)"
@@ -318,7 +359,7 @@ def _from_tb(seed, files, windata, atoms, ws_images="mdrs", ws_tolerance=1e-3) -
     # (.mmn/.uHu) the Berry-connection terms alone are not a consistent orbital moment
     centres = np.real(np.diagonal(rs.r_R[iR0[0]], axis1=0, axis2=1)).T.copy()
     iRvec, (H,), note = _images(files, windata, rs.iRvec, [rs.H_R], centres, rs.real_lattice, ws_images,
-                                ws_tolerance, used)
+                                ws_tolerance, used, ndegen=rs.ndegen)
     prov = {"source": "tb", "files": used,
             "orbital_moment": "internal (tight-binding) terms only (centres from the position block)",
             "spin_moment": "none (no .spn with this source)", "ws_distance": note}
@@ -343,7 +384,7 @@ def _from_hr(seed, files, windata, atoms, ws_images="mdrs", ws_tolerance=1e-3) -
         centres = np.zeros((nw, 3))
         centres_note = "no _centres.xyz: all Wannier functions placed at the cell origin"
     iRvec, (H,), note = _images(files, windata, rs.iRvec, [rs.H_R], centres, windata.real_lattice, ws_images,
-                                ws_tolerance, used)
+                                ws_tolerance, used, ndegen=rs.ndegen)
     prov = {"source": "hr", "files": used,
             "orbital_moment": f"internal (tight-binding) terms only; {centres_note}",
             "spin_moment": "none (no .spn with this source)", "ws_distance": note}

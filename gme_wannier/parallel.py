@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
+import time
 import traceback as _traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -58,6 +61,10 @@ class SerialComm:
         """Exit the process with ``code``."""
         raise SystemExit(code)
 
+    def all_arrive(self, timeout: float) -> bool:
+        """True (the only rank has arrived)."""
+        return True
+
 
 class MPIComm:
     """Thin wrapper of an ``mpi4py`` intracommunicator.
@@ -76,6 +83,9 @@ class MPIComm:
         self.rank: int = comm.Get_rank()
         self.size: int = comm.Get_size()
         self.is_root: bool = self.rank == 0
+        # private duplicate for the error-path barrier, so that it never matches a collective
+        # of the computation (Dup is collective: done here, where every rank is)
+        self._sync = comm.Dup()
 
     def sum(self, array: np.ndarray) -> np.ndarray:
         """Allreduce-sum a numeric array (float64 / complex128); a new array on every rank."""
@@ -95,6 +105,20 @@ class MPIComm:
     def barrier(self) -> None:
         """Block until all ranks reach this call."""
         self.comm.Barrier()
+
+    def all_arrive(self, timeout: float) -> bool:
+        """Non-blocking barrier on a private communicator, given up after ``timeout`` s.
+
+        True when every rank called it within the time (they all hit the same error), False
+        otherwise (then the caller aborts the job).
+        """
+        req = self._sync.Ibarrier()
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if req.Test():
+                return True
+            time.sleep(0.005)
+        return False
 
     def abort(self, code: int = 1) -> None:
         """Terminate all ranks of the job (``MPI_Abort``); never returns.
@@ -179,16 +203,26 @@ def get_comm(mode: str = "auto") -> Comm:
     return MPIComm(world)
 
 
+SYNC_TIMEOUT = 20.0
+"""Seconds the ranks wait for each other on an error raised on all ranks (see :func:`guard`)."""
+
+
 @contextlib.contextmanager
 def guard(comm: Comm, *, traceback: bool = False) -> Iterator[None]:
     """Make an error on one rank end the whole MPI job instead of hanging the others.
 
-    Use as ``with guard(comm): ...`` or as a decorator ``@guard(comm)``. With ``comm.size > 1``
-    an exception (also ``KeyboardInterrupt`` and ``SystemExit`` with a non-zero code) prints
-    ``gme-wannier: rank R: <ExceptionType>: <message>`` to stderr and calls ``MPI_Abort``,
-    which kills every rank (exit code 1, 130 for Ctrl-C). Exceptions flagged as raised
-    identically on all ranks (attribute ``all_ranks = True``, e.g. a checkpoint mismatch) are
-    printed by rank 0 only. With one process the exception propagates unchanged.
+    Use as ``with guard(comm): ...`` or as a decorator ``@guard(comm)``. With one process the
+    exception propagates unchanged. With ``comm.size > 1``:
+
+    * Errors raised identically on every rank (attribute ``all_ranks = True``: every
+      :class:`~gme_wannier.io.errors.GMEError` -- bad options and input files, checkpoint
+      mismatches, an interruption by SIGTERM/SIGINT -- and ``KeyboardInterrupt``): the ranks
+      meet in a non-blocking barrier (at most :data:`SYNC_TIMEOUT` s); rank 0 prints the one
+      line ``gme-wannier: error: <message>`` and every rank exits with the error's
+      ``exit_code`` (2; 143 SIGTERM, 130 SIGINT), so mpirun returns that code. If not every
+      rank arrives in time, the error is handled as below.
+    * Anything else prints ``gme-wannier: rank R: <ExceptionType>: <message>`` and calls
+      ``MPI_Abort``, which kills every rank (exit code 1).
 
     Parameters
     ----------
@@ -206,14 +240,61 @@ def guard(comm: Comm, *, traceback: bool = False) -> Iterator[None]:
     except BaseException as exc:
         if comm.size == 1:
             raise
-        if getattr(exc, "all_ranks", False) and not comm.is_root:
-            comm.barrier()  # never completes: rank 0 raised the same error and aborts
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        code = 130 if interrupted else int(getattr(exc, "exit_code", 1))
+        if (getattr(exc, "all_ranks", False) or interrupted) and comm.all_arrive(SYNC_TIMEOUT):
+            if comm.is_root:
+                what = str(exc) if str(exc) else "interrupted"
+                print(f"gme-wannier: error: {what}", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            raise SystemExit(code) from None
         if traceback:
             _traceback.print_exc()
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         print(f"gme-wannier: rank {comm.rank}: {what}", file=sys.stderr, flush=True)
-        comm.abort(130 if isinstance(exc, KeyboardInterrupt) else 1)
+        comm.abort(code)
         raise  # only reached if abort returned (it does not)
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[list[int]]:
+    """Defer SIGTERM and SIGINT inside the k loop: the handler only records the signal (in the
+    list yielded), and the loop stops at the end of the current chunk, so the partial sums in
+    the checkpoint are always whole chunks. A second signal interrupts at once
+    (``KeyboardInterrupt``). Outside the main thread nothing is changed."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handler(signum, frame):  # noqa: ARG001
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(signum)
+
+    old = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        prev = signal.getsignal(sig)
+        if prev is not None:
+            old[sig] = signal.signal(sig, handler)
+    try:
+        yield caught
+    finally:
+        for sig, prev in old.items():
+            signal.signal(sig, prev)
+
+
+def _interrupted(signum: int, checkpoint, progress):
+    from .io.errors import Interrupted
+
+    name = signal.Signals(signum).name
+    if progress is not None:
+        progress.close()
+    if checkpoint is None:
+        return Interrupted(signum, f"--checkpoint: interrupted by {name} before the k sum finished; "
+                                   "nothing was saved (give --checkpoint PATH to make a run resumable)")
+    return Interrupted(signum, f"{checkpoint.path}: interrupted by {name}; the checkpoint holds the "
+                               "finished chunks: run the same command again to resume")
 
 
 def _as_float(array: np.ndarray) -> np.ndarray:
@@ -299,17 +380,24 @@ def chunked_sum(
         my_items = sum(items[c] for c in mine)
         scale = sum(items[c] for c in missing) / my_items if my_items else 0.0
 
-    for c in mine:
-        acc = _accumulate(acc, compute_chunk(c), c)
+    with deferred_signals() as caught:
+        for c in mine:
+            if caught:
+                break
+            acc = _accumulate(acc, compute_chunk(c), c)
+            if checkpoint is not None:
+                checkpoint.update(c, acc)
+            if progress is not None and comm.is_root:
+                progress.advance(items[c] * scale)
         if checkpoint is not None:
-            checkpoint.update(c, acc)
-        if progress is not None and comm.is_root:
-            progress.advance(items[c] * scale)
-    if checkpoint is not None:
-        checkpoint.save()
+            checkpoint.save()
 
-    spec = None if acc is None else {k: (v.shape, v.dtype.str) for k, v in acc.items()}
-    specs = [s for s in (comm.bcast(comm.gather(spec)) or []) if s is not None]
+        spec = None if acc is None else {k: (v.shape, v.dtype.str) for k, v in acc.items()}
+        gathered = comm.bcast(comm.gather((spec, caught[0] if caught else 0))) or []
+    stopped = [g[1] for g in gathered if g[1]]
+    if stopped:
+        raise _interrupted(stopped[0], checkpoint, progress if comm.is_root else None)
+    specs = [g[0] for g in gathered if g[0] is not None]
     first = specs[0]
     for s in specs[1:]:
         if set(s) != set(first) or any(s[k][0] != first[k][0] for k in first):

@@ -447,7 +447,7 @@ def test_screen_with_a_broken_seed(weyl, tmp_path, capsys):
     table = tmp_path / "t.csv"
     rc, out, _ = cli(["screen", weyl, broken, tmp_path / "missing", "--symmetry", "off", "--mesh", 3, 3, 3,
                       "--efermi-range", -0.05, 0.05, 0.05, "--window", 0.05, "--table", table], capsys)
-    assert rc == 0
+    assert rc == 2  # a material failed (issue 9): non-zero exit, the table still lists every row
     lines = out.splitlines()
     assert any(ln.startswith(weyl) and "FAILED" not in ln for ln in lines)
     assert sum("FAILED" in ln for ln in lines) == 2
@@ -460,7 +460,8 @@ def test_screen_with_a_broken_seed(weyl, tmp_path, capsys):
 
 def test_screen_examples_and_shared_data(tmp_path, capsys):
     seeds = [SRSI2, TE]
-    for folder, seed in (("Te_tut24", "Te"), ("Te_toy_w90testsuite", "Te")):
+    # (Te_toy_w90testsuite breaks C3 by 0.25 eV: --symmetry auto refuses it, see test_bad_inputs)
+    for folder, seed in (("Te_tut24", "Te"),):
         if os.path.exists(data_path(folder, seed + ".win")):
             seeds.append(data_path(folder, seed))
     table = tmp_path / "s.csv"

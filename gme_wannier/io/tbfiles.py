@@ -20,7 +20,7 @@ from typing import IO, Optional, Union
 
 import numpy as np
 
-from .errors import InputFileError
+from .errors import InputFileError, check_input_file, decode_text
 
 PathOrStream = Union[str, os.PathLike, IO[str]]
 
@@ -28,17 +28,24 @@ PathOrStream = Union[str, os.PathLike, IO[str]]
 def _read_text(source: PathOrStream, path: Optional[str] = None) -> tuple[str, str]:
     if isinstance(source, (str, os.PathLike)):
         path = str(source)
+        check_input_file(path)
         try:
             if path.endswith(".gz"):
-                with gzip.open(path, "rt") as f:
-                    return f.read(), path
-            with open(path, "r") as f:
-                return f.read(), path
-        except FileNotFoundError:
-            raise InputFileError(path, "file not found") from None
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
-            raise InputFileError(path, f"cannot be read ({exc})") from None
+                with gzip.open(path, "rb") as f:
+                    return decode_text(f.read(), path), path
+            with open(path, "rb") as f:
+                return decode_text(f.read(), path), path
+        except (OSError, EOFError) as exc:
+            raise InputFileError(path, f"cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     return source.read(), path or "<stream>"
+
+
+def _check_finite(path: str, what: str, *arrays) -> None:
+    for a in arrays:
+        if a is not None and not np.all(np.isfinite(a)):
+            n = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+            raise InputFileError(path, f"{what}: {n} entries are NaN or infinite: the file is corrupt "
+                                       "(regenerate it with Wannier90)")
 
 
 def _numbers(text: str, path: str, what: str) -> np.ndarray:
@@ -98,6 +105,7 @@ class RealSpaceData:
     H_R: np.ndarray
     r_R: Optional[np.ndarray] = None
     real_lattice: Optional[np.ndarray] = None
+    ndegen: Optional[np.ndarray] = None  # int (nR,), the Wigner-Seitz degeneracies of the file
 
     @property
     def num_wann(self) -> int:
@@ -122,8 +130,9 @@ def read_hr(source: PathOrStream, path: Optional[str] = None) -> RealSpaceData:
     m_idx, n_idx = vals[0, :, :, 3].astype(int), vals[0, :, :, 4].astype(int)
     if not (np.all(m_idx == np.arange(1, num_wann + 1)[None, :]) and np.all(n_idx == np.arange(1, num_wann + 1)[:, None])):
         raise InputFileError(path, "orbital indices are not in Wannier90 order")
+    _check_finite(path, "Hamiltonian block", vals)
     H = (vals[..., 5] + 1j * vals[..., 6]).transpose(0, 2, 1) / ndegen[:, None, None]
-    return RealSpaceData(path=path, iRvec=iRvec, H_R=H)
+    return RealSpaceData(path=path, iRvec=iRvec, H_R=H, ndegen=ndegen)
 
 
 def read_tb(source: PathOrStream, path: Optional[str] = None) -> RealSpaceData:
@@ -144,6 +153,8 @@ def read_tb(source: PathOrStream, path: Optional[str] = None) -> RealSpaceData:
     if vals.size not in (nH, nH + nr):
         raise InputFileError(path, f"truncated or inconsistent: expected {nH + nr} numbers for "
                                    f"num_wann={num_wann}, nrpts={nrpts}, found {vals.size}")
+    _check_finite(path, "lattice vectors", lat)
+    _check_finite(path, "matrix blocks", vals)
     hb = vals[:nH].reshape(nrpts, 3 + nw2 * 4)
     iRvec = hb[:, :3].astype(int)
     h = hb[:, 3:].reshape(nrpts, num_wann, num_wann, 4)  # [R][n][m][m n re im]
@@ -155,7 +166,7 @@ def read_tb(source: PathOrStream, path: Optional[str] = None) -> RealSpaceData:
             raise InputFileError(path, "R vectors of the position block differ from the Hamiltonian block")
         r = rb[:, 3:].reshape(nrpts, num_wann, num_wann, 8)
         r_R = (r[..., 2:8:2] + 1j * r[..., 3:8:2]).transpose(0, 2, 1, 3) / ndegen[:, None, None, None]
-    return RealSpaceData(path=path, iRvec=iRvec, H_R=H, r_R=r_R, real_lattice=lat)
+    return RealSpaceData(path=path, iRvec=iRvec, H_R=H, r_R=r_R, real_lattice=lat, ndegen=ndegen)
 
 
 def read_wsvec(source: PathOrStream, num_wann: int, path: Optional[str] = None) -> Optional[dict]:
@@ -235,12 +246,17 @@ def read_centres(source: PathOrStream, num_wann: int, path: Optional[str] = None
     """Wannier centres (Angstrom, Cartesian) from ``SEED_centres.xyz``: the first num_wann 'X' lines."""
     text, path = _read_text(source, path)
     rows = [ln.split() for ln in text.split("\n")[2:] if ln.strip().startswith("X")]
-    if len(rows) < num_wann:
-        raise InputFileError(path, f"expected {num_wann} Wannier centres ('X' lines), found {len(rows)}")
+    if len(rows) != num_wann:
+        raise InputFileError(path, f"{len(rows)} Wannier centres ('X' lines) but the model has num_wann = "
+                                   f"{num_wann}: this centres file belongs to another calculation")
     try:
-        return np.array([[float(x) for x in r[1:4]] for r in rows[:num_wann]])
-    except ValueError:
+        c = np.array([[float(x) for x in r[1:4]] for r in rows])
+    except (ValueError, IndexError):
         raise InputFileError(path, "malformed centre coordinates") from None
+    if c.shape != (num_wann, 3):
+        raise InputFileError(path, "malformed centre coordinates (expected 'X x y z')")
+    _check_finite(path, "centres", c)
+    return c
 
 
 def format_hr(H_R: np.ndarray, iRvec: np.ndarray, header: str = "written by gme_wannier") -> str:
@@ -266,6 +282,37 @@ def format_centres(centres_cart: np.ndarray, symbols: list, positions_cart: np.n
     lines += [f"X {c[0]:18.10f}{c[1]:18.10f}{c[2]:18.10f}" for c in centres_cart]
     lines += [f"{s:2s}{p[0]:18.10f}{p[1]:18.10f}{p[2]:18.10f}" for s, p in zip(symbols, positions_cart)]
     return "\n".join(lines) + "\n"
+
+
+def fold_consistency(iRvec: np.ndarray, ndegen: Optional[np.ndarray], mp_grid) -> Optional[str]:
+    """Whether the R list of a file is a Wigner-Seitz supercell of ``mp_grid``.
+
+    :func:`mdrs_fold` sums each residue class of R modulo mp_grid; that reproduces the model
+    only when, in every class present, the weights 1/ndegen(R) add up to one (each Fourier
+    coefficient is shared out once among its images). A hand-written model, or an ``mp_grid``
+    that is not the one of the file, breaks this and the fold would change the Hamiltonian.
+
+    Parameters
+    ----------
+    iRvec : int (nR, 3); ndegen : int (nR,) or None (all 1); mp_grid : 3 ints
+
+    Returns
+    -------
+    None if consistent, else a short description of the first bad residue class.
+    """
+    N = np.asarray(mp_grid, dtype=int).reshape(3)
+    if np.any(N < 1):
+        return f"mp_grid {N.tolist()} is not positive"
+    w = 1.0 / (np.ones(len(iRvec)) if ndegen is None else np.asarray(ndegen, dtype=float))
+    classes, inv = np.unique(np.mod(iRvec, N), axis=0, return_inverse=True)
+    tot = np.zeros(len(classes))
+    np.add.at(tot, inv.reshape(-1), w)
+    bad = np.nonzero(np.abs(tot - 1.0) > 1e-6)[0]
+    if bad.size == 0:
+        return None
+    c = bad[0]
+    return (f"R vectors congruent to {classes[c].tolist()} modulo mp_grid {N.tolist()} have total weight "
+            f"sum(1/ndegen) = {tot[c]:g}, not 1")
 
 
 def mdrs_fold(iRvec: np.ndarray, mats: list, centres_cart: np.ndarray, real_lattice: np.ndarray,

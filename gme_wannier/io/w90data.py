@@ -183,11 +183,16 @@ def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
         fmt = _formatted_guess(spn_path)
         if fmt:
             _check_header_ints(spn_path, [num_bands, nk], "num_bands, num_kpts")
+        else:
+            _check_binary_header(spn_path, [num_bands, nk], "num_bands, num_kpts")
         try:
             with _quiet():
                 spn = wb["SPN"].from_w90_file(seedname=seed, formatted=fmt)
         except Exception as exc:  # noqa: BLE001
-            raise InputFileError(spn_path, f"truncated or unreadable ({type(exc).__name__}: {exc})") from None
+            raise InputFileError(spn_path, f"truncated or unreadable ({_short(exc)})") from None
+        data = spn.data.values() if isinstance(spn.data, dict) else [spn.data]
+        if not all(np.all(np.isfinite(np.asarray(v))) for v in data):
+            raise InputFileError(spn_path, "spin matrices hold NaN or infinite entries: the file is corrupt")
         wd.set_file("spn", spn)
         files.append(spn_path)
         have["spn"] = True
@@ -199,7 +204,7 @@ def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
                                                      ws_dist_tol=ws_tolerance)
     except Exception as exc:  # noqa: BLE001
         raise InputFileError(seed + ".*", f"WannierBerri could not build the real-space matrices "
-                                          f"({type(exc).__name__}: {exc})") from None
+                                          f"({_short(exc)})") from None
     out = dict(real_lattice=np.array(system.real_lattice), iRvec=np.array(system.rvec.iRvec),
                H_R=np.array(system.get_R_mat("Ham")), centres_cart=np.array(system.wannier_centers_cart),
                files=files, num_wann=num_wann)
@@ -210,6 +215,9 @@ def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
         out["CC_R"] = np.array(system.get_R_mat("CC"))
     if have["spn"]:
         out["S_R"] = np.array(system.get_R_mat("SS"))
+    for key, path in (("A_R", mmn_path), ("B_R", seed + ".uHu"), ("CC_R", seed + ".uHu"), ("S_R", spn_path)):
+        if out.get(key) is not None and not np.all(np.isfinite(out[key])):
+            raise InputFileError(path, "gives NaN or infinite matrix elements: the file is corrupt")
     return out
 
 
@@ -223,7 +231,9 @@ def read_checkpoint_and_eig(seed: str, wb: dict) -> tuple:
             with _quiet():
                 chk = wb["CheckPoint"].from_w90_file(seed)
         except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
-            raise InputFileError(chk_bin, f"truncated or unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+            raise InputFileError(chk_bin, f"truncated or unreadable checkpoint ({_short(exc)})") from None
+        v = chk.v_matrix
+        _check_unitary(chk_bin, np.array([v[k] for k in sorted(v)]) if isinstance(v, dict) else np.asarray(v))
         files.append(chk_bin)
     elif os.path.exists(chk_fmt):
         with _quiet():
@@ -240,12 +250,51 @@ def read_checkpoint_and_eig(seed: str, wb: dict) -> tuple:
         if data.ndim != 2 or data.shape[1] != 3 or data.shape[0] != num_bands * nk:
             raise ValueError(f"expected {num_bands}x{nk} lines 'band k energy' (from the .chk), "
                              f"found {data.shape[0] if data.ndim == 2 else 0}")
+        if not np.all(np.isfinite(data)):
+            raise ValueError(f"{int(np.sum(~np.isfinite(data)))} entries are NaN or infinite")
         with _quiet():
             eig = wb["EIG"].from_w90_file(seed)
     except Exception as exc:  # noqa: BLE001
-        raise InputFileError(eig_path, f"inconsistent or truncated: {exc}") from None
+        raise InputFileError(eig_path, f"inconsistent or truncated: {_short(exc)}") from None
     files.append(eig_path)
     return chk, eig, files
+
+
+def _short(exc: BaseException) -> str:
+    """One line, at most 200 characters, of an exception from a reader (no array dumps)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _check_unitary(path: str, v: np.ndarray) -> None:
+    """The gauge matrices V(k) (nk, num_bands, num_wann) of a checkpoint satisfy V^+ V = 1."""
+    if not np.all(np.isfinite(v)):
+        raise InputFileError(path, "the gauge matrices hold NaN or infinite entries: corrupt file")
+    vv = np.einsum("kbm,kbn->kmn", v.conj(), v)
+    err = float(np.abs(vv - np.eye(v.shape[2])[None]).max())
+    if err > 1e-6:
+        raise InputFileError(path, f"the gauge matrices are not unitary (max |V^+V - 1| = {err:.1e}): corrupt or "
+                                   "not written by Wannier90 for these .eig/.mmn files")
+
+
+def _check_binary_header(path: str, expected: list, what: str) -> None:
+    """Unformatted (Fortran sequential) .spn: a 60-character header record, then a record with
+    num_bands, num_kpts (int32)."""
+    import struct
+
+    try:
+        with open(path, "rb") as f:
+            (n1,) = struct.unpack("<i", f.read(4))
+            f.seek(n1 + 4, 1)
+            (n2,) = struct.unpack("<i", f.read(4))
+            vals = list(struct.unpack("<2i", f.read(8))) if n2 >= 8 else None
+    except (struct.error, OSError, ValueError):
+        raise InputFileError(path, "truncated or not a Fortran unformatted file") from None
+    if vals is None or not (0 < n1 < 1000):
+        raise InputFileError(path, "not a Fortran unformatted .spn (bad record markers)")
+    if vals != list(expected):
+        raise InputFileError(path, f"header says {what} = {vals}, but the checkpoint has {expected} "
+                                   "(this file belongs to another calculation)")
 
 
 def _check_header_ints(path: str, expected: list, what: str) -> None:

@@ -10,7 +10,7 @@ from typing import IO, Optional, Union
 
 import numpy as np
 
-from .errors import InputFileError
+from .errors import InputFileError, check_input_file, decode_text
 
 BOHR_ANGSTROM = 0.529177210903
 
@@ -118,11 +118,12 @@ def read_win(source: Union[str, os.PathLike, IO[str]], path: Optional[str] = Non
     """Read a ``.win`` file (path or text stream)."""
     if isinstance(source, (str, os.PathLike)):
         path = str(source)
+        check_input_file(path)
         try:
-            with open(source, "r") as f:
-                text = f.read()
-        except FileNotFoundError:
-            raise InputFileError(path, "file not found") from None
+            with open(source, "rb") as f:
+                text = decode_text(f.read(), path)
+        except OSError as exc:
+            raise InputFileError(path, f"cannot be read ({exc.strerror or exc})") from None
     else:
         text = source.read()
         path = path or "<stream>"

@@ -1,0 +1,270 @@
+"""Validation of the command-line options, before anything is loaded or computed.
+
+The same rules apply to a value given as a flag and to one from the ``--config`` TOML file:
+
+1. **Types** (config values only; argparse has converted the flags): taken from the parser's
+   own actions, so an option added to the parser is type-checked without being listed here.
+   Switches need a real TOML boolean (``true``, not ``"false"``), integers a TOML integer,
+   numbers an integer or float, choices one of the allowed strings, and fixed-length options
+   (``mesh``, ``box-b1``, ...) a list of that many entries.
+2. **Ranges** (:data:`RULES`): positive meshes, chunk size >= 1, finite temperatures and
+   widths, ``symprec`` > 0 (spglib crashes on negative tolerances), non-negative orders and
+   intervals, and a bounded Fermi-level grid (:data:`MAX_FERMI_LEVELS`).
+
+Problems raise :class:`~gme_wannier.io.errors.OptionError` naming the option as the user wrote
+it (``--mesh`` for a flag, ``run.toml: mesh`` for a config entry). After loading,
+:func:`check_memory` refuses runs whose largest arrays would not fit in the available memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .io.errors import OptionError
+
+__all__ = ["MAX_FERMI_LEVELS", "RULES", "check_config_types", "validate_options", "fermi_grid_size",
+           "check_memory", "available_memory", "option_name"]
+
+MAX_FERMI_LEVELS = 100_000
+"""Largest number of Fermi levels of one run (--efermi / --efermi-range)."""
+
+
+def option_name(key: str, origins: dict) -> str:
+    """How the user wrote option ``key``: ``--mesh`` or ``FILE: mesh``."""
+    return origins.get(key) or "--" + key.replace("_", "-")
+
+
+# ---------------------------------------------------------------- types (config file values)
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float, np.integer, np.floating))) and not isinstance(v, bool)
+
+
+def _convert_scalar(v: Any, action: argparse.Action, name: str) -> Any:
+    typ = action.type
+    if typ is int:
+        if not _is_int(v):
+            raise OptionError(name, f"must be an integer, got {v!r}")
+        v = int(v)
+    elif typ is float:
+        if not _is_number(v):
+            raise OptionError(name, f"must be a number, got {v!r}")
+        v = float(v)
+    elif not isinstance(v, str):
+        raise OptionError(name, f"must be a string, got {v!r}")
+    if action.choices is not None and v not in action.choices:
+        raise OptionError(name, f"must be one of {', '.join(map(str, action.choices))}, got {v!r}")
+    return v
+
+
+def _convert(v: Any, action: argparse.Action, name: str) -> Any:
+    if action.nargs == 0:  # store_true / store_false switches
+        if not isinstance(v, bool):
+            raise OptionError(name, f"must be true or false (a TOML boolean, without quotes), got {v!r}")
+        return v
+    if action.nargs is None or action.nargs == "?":
+        if isinstance(v, (list, dict)):
+            raise OptionError(name, f"must be a single value, got {v!r}")
+        return _convert_scalar(v, action, name)
+    if not isinstance(v, list):
+        v = [v] if action.nargs == "+" else v
+    if not isinstance(v, list):
+        raise OptionError(name, f"must be a list of {action.nargs} values, e.g. [4, 4, 4]; got {v!r}")
+    if isinstance(action.nargs, int) and len(v) != action.nargs:
+        raise OptionError(name, f"must be a list of {action.nargs} values, got {len(v)}: {v!r}")
+    if action.nargs == "+" and not v:
+        raise OptionError(name, "must be a non-empty list")
+    return [_convert_scalar(x, action, name) for x in v]
+
+
+def check_config_types(cfg: dict, parser_actions: dict, path: str) -> dict:
+    """Check and convert the values of a ``--config`` file like argparse converts flags.
+
+    Parameters
+    ----------
+    cfg : dict  option name (``_`` form) -> TOML value
+    parser_actions : dict  dest -> argparse.Action of the sub-command
+    path : str  the config file, for the messages
+
+    Returns
+    -------
+    dict  the converted values (ints, floats, lists as argparse would give them)
+    """
+    out = {}
+    for key, v in cfg.items():
+        action = parser_actions.get(key)
+        name = f"{path}: {key.replace('_', '-')}"
+        out[key] = v if action is None else _convert(v, action, name)
+    return out
+
+
+# ---------------------------------------------------------------- ranges (flags and config)
+def _finite(name: str, v, lo: Optional[float] = None, *, strict: bool = False, what: str = "") -> None:
+    for x in np.atleast_1d(np.asarray(v, dtype=float)):
+        if not math.isfinite(x):
+            raise OptionError(name, f"must be a finite number{what}, got {x}")
+        if lo is not None and (x <= lo if strict else x < lo):
+            rel = ">" if strict else ">="
+            raise OptionError(name, f"must be {rel} {lo:g}{what}, got {x:g}")
+
+
+def _positive_ints(name: str, v) -> None:
+    if any((not _is_int(x)) or x < 1 for x in v):
+        raise OptionError(name, f"must be 3 positive integers (k points along b1, b2, b3), got {list(v)}")
+
+
+def _box_edges(name: str, o: dict, origins: dict) -> None:
+    edges = [o.get(k) for k in ("box_b1", "box_b2", "box_b3")]
+    if all(e is None for e in edges):
+        return
+    full = [e if e is not None else d for e, d in zip(edges, np.eye(3).tolist())]
+    if abs(np.linalg.det(np.array(full, dtype=float))) < 1e-12:
+        raise OptionError(option_name("box_b1", origins),
+                          "the box edges --box-b1, --box-b2, --box-b3 are linearly dependent (zero volume): "
+                          "give three independent vectors")
+
+
+def fermi_grid_size(lo: float, hi: float, step: float) -> int:
+    """Number of levels of ``--efermi-range lo hi step`` (hi included), without building them."""
+    return int(math.floor((hi - lo) / step + 1e-9)) + 1
+
+
+def _efermi_range(name: str, v) -> None:
+    _finite(name, v)
+    lo, hi, step = v
+    if step <= 0 or hi < lo:
+        raise OptionError(name, f"needs MIN <= MAX and STEP > 0, got {lo:g} {hi:g} {step:g}")
+    n = fermi_grid_size(lo, hi, step)
+    if n > MAX_FERMI_LEVELS:
+        raise OptionError(name, f"{lo:g}..{hi:g} eV in steps of {step:g} eV gives {n:.3g} Fermi levels, more than "
+                                f"{MAX_FERMI_LEVELS}: use a larger STEP or a narrower range")
+
+
+def _count(name: str, v) -> None:
+    if np.size(v) > MAX_FERMI_LEVELS:
+        raise OptionError(name, f"{np.size(v)} Fermi levels, more than {MAX_FERMI_LEVELS}")
+    _finite(name, v)
+
+
+RULES: dict[str, Callable[[str, Any], None]] = {
+    "mesh": _positive_ints,
+    "box_mesh": _positive_ints,
+    "box_center": lambda n, v: _finite(n, v, what=" (reduced coordinates)"),
+    "box_b1": lambda n, v: _finite(n, v),
+    "box_b2": lambda n, v: _finite(n, v),
+    "box_b3": lambda n, v: _finite(n, v),
+    "chunk_size": lambda n, v: _finite(n, v, 1, what=" (k-points per chunk)"),
+    "ws_tolerance": lambda n, v: _finite(n, v, 0, what=" (Angstrom)"),
+    "symprec": lambda n, v: _finite(n, v, 0, strict=True, what=" (Angstrom; e.g. 1e-5)"),
+    "temperature": lambda n, v: _finite(n, v, 0, strict=True, what=" (Kelvin)"),
+    "smearing_width": lambda n, v: _finite(n, v, 0, strict=True, what=" (eV)"),
+    "max_arg": lambda n, v: _finite(n, v, 0, strict=True, what=" (widths)"),
+    "g_s": lambda n, v: _finite(n, v),
+    "mp_order": lambda n, v: _finite(n, v, 0),
+    "omega_tau": lambda n, v: _finite(n, v, 0),
+    "checkpoint_every": lambda n, v: _finite(n, v, 0, what=" (seconds)"),
+    "degen_thresh": lambda n, v: _finite(n, v, 0, what=" (eV)"),
+    "efermi": _count,
+    "efermi_range": _efermi_range,
+    "refine": lambda n, v: _finite(n, v, 2, what=" (subdivision factors)"),
+    "window": lambda n, v: _finite(n, v, 0, what=" (eV)"),
+    "magmoms": lambda n, v: _finite(n, v),
+    "b": lambda n, v: _finite(n, v),
+    "t": lambda n, v: _finite(n, v),
+    "a": lambda n, v: _finite(n, v, 0, strict=True, what=" (Angstrom)"),
+}
+"""Range checks by option name; each gets (name as the user wrote it, value)."""
+
+
+def validate_options(o: dict, origins: Optional[dict] = None) -> None:
+    """Check every option of ``o`` (flags and config merged) against :data:`RULES`.
+
+    Parameters
+    ----------
+    o : dict  option name (``_`` form) -> value; ``None`` means not given
+    origins : dict, optional  option -> how the user wrote it (``FILE: key`` for config values)
+
+    Raises
+    ------
+    OptionError
+        The first bad option, named as the user wrote it.
+    """
+    origins = origins or {}
+    for key, rule in RULES.items():
+        v = o.get(key)
+        if v is None or v is False:
+            continue
+        rule(option_name(key, origins), v)
+    _box_edges("--box-b1", o, origins)
+    if o.get("efermi") is not None and o.get("efermi_range") is not None:
+        raise OptionError(option_name("efermi_range", origins), "give either --efermi or --efermi-range, not both")
+
+
+# ---------------------------------------------------------------- memory
+def available_memory() -> Optional[int]:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(num_wann: int, n_fermi: int, *, kernel: str = "surface", n_kpoints_full: int = 0,
+                 ranks_per_node: Optional[int] = None, available: Optional[int] = None) -> int:
+    """Refuse a run whose largest arrays would exceed the available memory.
+
+    The Fermi-surface kernels hold, per block of at most 4096 k-points (bounded by
+    :func:`gme_wannier.integrate.block_size`), about three float64 arrays of shape
+    (block, num_wann, n_fermi); the tetrahedron kernel also keeps the energies of the whole mesh
+    (n_kpoints_full x num_wann float64) and its per-point weights. Each MPI rank on a node
+    allocates its own.
+
+    Parameters
+    ----------
+    num_wann : int  bands of the model
+    n_fermi : int  Fermi levels
+    kernel : "surface", "sea" or "tetra"
+    n_kpoints_full : int  points of the whole mesh (tetra)
+    ranks_per_node : int, optional  default from the launcher (``MPI_LOCALNRANKS``, ...) or 1
+    available : int, optional  bytes; default :func:`available_memory`
+
+    Returns
+    -------
+    int  the estimate in bytes (per rank)
+
+    Raises
+    ------
+    OptionError  naming --efermi-range / --efermi (or --mesh for tetra) when it does not fit
+    """
+    block = int(max(16, min(4096, 32e6 // (16.0 * num_wann ** 2))))
+    need = 3 * 8 * block * num_wann * n_fermi
+    if kernel == "tetra":
+        need += 8 * n_kpoints_full * num_wann * 2 + 8 * n_kpoints_full * n_fermi
+    if ranks_per_node is None:
+        ranks_per_node = next((int(os.environ[v]) for v in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE",
+                                                             "SLURM_NTASKS_PER_NODE")
+                               if os.environ.get(v, "").isdigit()), 1)
+    avail = available_memory() if available is None else available
+    if avail is not None and need * ranks_per_node > 0.8 * avail:
+        what = "--mesh (the tetrahedron kernel keeps the whole mesh)" if (
+            kernel == "tetra" and 8 * n_kpoints_full * num_wann * 2 > 3 * 8 * block * num_wann * n_fermi) \
+            else "--efermi-range/--efermi (fewer Fermi levels)"
+        raise OptionError(what.split(" ")[0],
+                          f"the run would need about {need * ranks_per_node / 2**30:.1f} GiB "
+                          f"({n_fermi} Fermi levels x {num_wann} bands"
+                          + (f" x {n_kpoints_full} k-points" if kernel == "tetra" else "")
+                          + f", {ranks_per_node} rank(s) per node) but {avail / 2**30:.1f} GiB are available: "
+                          f"reduce {what}, or split the run")
+    return need

@@ -1,0 +1,771 @@
+"""A corpus of user mistakes: each ends with exactly one line ``gme-wannier: error: <file or
+option>: ...`` on stderr, the documented exit code, and never a traceback (issue 9).
+
+Classes: options (flags), config (TOML), inputs (files), structure/symmetry, outputs,
+checkpoint, plus the cache, signals (SIGTERM/SIGINT), the output-failure rescue, the
+Wigner-Seitz re-fold of hand-written models and a subset under ``mpirun -n 2``.
+Cheap throughout: the analytic Weyl model, Te_toy, GaAs (binary .chk/.spn), tiny meshes; the
+command line runs in-process except where signals, mpirun or a hang need a subprocess.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shlex
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import MPIRUN, need
+
+from gme_wannier.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHEAP = ["--symmetry", "off", "--mesh", "4", "4", "4", "--efermi", "0.0", "--quiet", "--no-cache"]
+NOEF = ["--symmetry", "off", "--mesh", "4", "4", "4", "--quiet", "--no-cache"]
+
+
+def run_cli(argv, capsys):
+    """(exit code, stdout, stderr) of the in-process command line."""
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse
+        rc = exc.code
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def assert_one_error(rc, err, name, code=2):
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert "Traceback" not in err, err
+    assert rc == code, err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("gme-wannier: error: "), err
+    assert name in lines[0], err
+
+
+# ------------------------------------------------------------------------------ data
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    assert main(["make-weyl", str(d / "weyl" / "weyl")]) == 0
+    te = d / "te"
+    te.mkdir()
+    for e in (".win", ".chk.fmt", ".eig"):
+        shutil.copy(need("Te_toy_w90testsuite", "Te" + e), te / ("Te" + e))
+    return {"dir": d, "weyl": str(d / "weyl" / "weyl"), "te": str(te / "Te")}
+
+
+def weyl_copy(env, tmp, name="w"):
+    """A private copy of the Weyl seed (to corrupt one of its files)."""
+    for ext in ("_hr.dat", ".win", "_centres.xyz"):
+        shutil.copy(env["weyl"] + ext, tmp / (name + ext))
+    return str(tmp / name)
+
+
+def te_copy(env, tmp):
+    for ext in (".win", ".chk.fmt", ".eig"):
+        shutil.copy(env["te"] + ext, tmp / ("Te" + ext))
+    return str(tmp / "Te")
+
+
+def gaas_copy(tmp, spn=True):
+    for ext in (".win", ".chk", ".eig") + ((".spn",) if spn else ()):
+        shutil.copy(need("GaAs_wannierberri", "GaAs" + ext), tmp / ("GaAs" + ext))
+    return str(tmp / "GaAs")
+
+
+def edit(path, old, new, count=1):
+    with open(path) as f:
+        text = f.read()
+    assert old in text, (path, old)
+    with open(path, "w") as f:
+        f.write(text.replace(old, new, count))
+
+
+def write(path, content, mode="w"):
+    with open(path, mode) as f:
+        f.write(content)
+    return str(path)
+
+
+def toml(tmp, text):
+    return write(tmp / "run.toml", text)
+
+
+def te_args(seed):
+    return ["run", seed, "--symmetry", "off", "--mesh", "2", "2", "2", "--efermi", "6", "--quiet", "--no-cache",
+            "--source", "chk"]
+
+
+def fortran_records(path):
+    """(offset of the data, length) of every record of a Fortran unformatted file."""
+    recs, pos, size = [], 0, os.path.getsize(path)
+    with open(path, "rb") as f:
+        while pos < size:
+            f.seek(pos)
+            (n,) = struct.unpack("<i", f.read(4))
+            recs.append((pos + 4, n))
+            pos += n + 8
+    return recs
+
+
+def scale_u_matrix(chk_path, nk, nw):
+    """Multiply the u_matrix record of a binary .chk by 1.5 (no longer unitary)."""
+    recs = [r for r in fortran_records(chk_path) if r[1] == nk * nw * nw * 16]
+    off, n = recs[-1]
+    with open(chk_path, "r+b") as f:
+        f.seek(off)
+        u = np.frombuffer(f.read(n), dtype=np.complex128) * 1.5
+        f.seek(off)
+        f.write(u.tobytes())
+
+
+def corrupt_hr(seed, token):
+    """Put ``token`` in place of the real part of the first Hamiltonian element."""
+    path = seed + "_hr.dat"
+    lines = open(path).read().split("\n")
+    nR = int(lines[2].split()[0])
+    start = 3 + (nR + 14) // 15
+    parts = lines[start].split()
+    parts[5] = token
+    lines[start] = " ".join(parts)
+    write(path, "\n".join(lines))
+
+
+# ------------------------------------------------------------------------------ cases
+def _o(t):
+    return ["-o", t / "o.json"]
+
+
+# (id, builder(env, tmp) -> argv, text that must be in the error line: the option or the file)
+OPTION_CASES = [
+    ("mesh-zero", lambda e, t: ["run", e["weyl"], *CHEAP, "--mesh", "0", "4", "4"], "--mesh"),
+    ("mesh-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--mesh", "-4", "4", "4"], "--mesh"),
+    ("mesh-two-numbers", lambda e, t: ["run", e["weyl"], "--mesh", "4", "4"], "--mesh"),
+    ("mesh-not-int", lambda e, t: ["run", e["weyl"], "--mesh", "x", "4", "4"], "--mesh"),
+    ("box-mesh-zero", lambda e, t: ["run", e["weyl"], *CHEAP, "--box-center", "0", "0", "0", "--box-mesh", "0", "2", "2"],
+     "--box-mesh"),
+    ("box-edges-dependent", lambda e, t: ["run", e["weyl"], *CHEAP, "--box-center", "0", "0", "0", "--box-mesh", "2", "2",
+                                          "2", "--box-b1", "1", "0", "0", "--box-b2", "2", "0", "0"], "--box-b1"),
+    ("box-center-nan", lambda e, t: ["run", e["weyl"], *CHEAP, "--box-center", "nan", "0", "0", "--box-mesh", "2", "2",
+                                     "2"], "--box-center"),
+    ("chunk-size-zero", lambda e, t: ["run", e["weyl"], *CHEAP, "--chunk-size", "0"], "--chunk-size"),
+    ("chunk-size-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--chunk-size", "-5"], "--chunk-size"),
+    ("ws-tolerance-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--ws-tolerance", "-1"], "--ws-tolerance"),
+    ("symprec-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--symprec", "-1"], "--symprec"),
+    ("symprec-nan", lambda e, t: ["run", e["weyl"], *CHEAP, "--symprec", "nan"], "--symprec"),
+    ("efermi-range-billions", lambda e, t: ["run", e["weyl"], *NOEF, "--efermi-range", "-1", "1", "1e-9"],
+     "--efermi-range"),
+    ("efermi-range-nan", lambda e, t: ["run", e["weyl"], *NOEF, "--efermi-range", "nan", "1", "0.1"],
+     "--efermi-range"),
+    ("efermi-range-reversed", lambda e, t: ["run", e["weyl"], *NOEF, "--efermi-range", "1", "0", "0.1"],
+     "--efermi-range"),
+    ("efermi-nan", lambda e, t: ["run", e["weyl"], *NOEF, "--efermi", "nan"], "--efermi"),
+    ("efermi-inf", lambda e, t: ["run", e["weyl"], *NOEF, "--efermi", "0", "inf"], "--efermi"),
+    ("temperature-inf", lambda e, t: ["run", e["weyl"], *CHEAP, "--temperature", "inf"], "--temperature"),
+    ("temperature-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--temperature", "-5"], "--temperature"),
+    ("temperature-zero", lambda e, t: ["run", e["weyl"], *CHEAP, "--temperature", "0"], "--temperature"),
+    ("width-inf", lambda e, t: ["run", e["weyl"], *CHEAP, "--smearing", "gaussian", "--smearing-width", "inf"],
+     "--smearing-width"),
+    ("width-zero", lambda e, t: ["run", e["weyl"], *CHEAP, "--smearing", "gaussian", "--smearing-width", "0"],
+     "--smearing-width"),
+    ("max-arg-nan", lambda e, t: ["run", e["weyl"], *CHEAP, "--max-arg", "nan"], "--max-arg"),
+    ("g-s-nan", lambda e, t: ["run", e["weyl"], *CHEAP, "--g-s", "nan"], "--g-s"),
+    ("mp-order-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--mp-order", "-1"], "--mp-order"),
+    ("omega-tau-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--omega-tau", "-1"], "--omega-tau"),
+    ("checkpoint-every-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--checkpoint-every", "-1"],
+     "--checkpoint-every"),
+    ("degen-thresh-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--degen-thresh", "-1"], "--degen-thresh"),
+    ("refine-one", lambda e, t: ["run", e["weyl"], *CHEAP, "--refine", "1"], "--refine"),
+    ("source-unknown", lambda e, t: ["run", e["weyl"], "--source", "bogus"], "--source"),
+    ("flag-unknown", lambda e, t: ["run", e["weyl"], "--meshh", "4"], "--meshh"),
+    ("temperature-and-smearing", lambda e, t: ["run", e["weyl"], *CHEAP, "--temperature", "300", "--smearing",
+                                               "gaussian", "--smearing-width", "0.1"], "--temperature"),
+    ("screen-window-negative", lambda e, t: ["screen", e["weyl"], *CHEAP, "--window", "-1"], "--window"),
+    ("make-weyl-a-zero", lambda e, t: ["make-weyl", t / "w", "--a", "0"], "--a"),
+    ("make-weyl-b-nan", lambda e, t: ["make-weyl", t / "w", "--b", "nan"], "--b"),
+    ("info-symprec-negative", lambda e, t: ["info", e["weyl"], "--symprec", "-1"], "--symprec"),
+    ("no-command", lambda e, t: [], "command"),
+]
+
+CONFIG_CASES = [
+    ("mesh-string", 'mesh = "big"\n', "mesh"),
+    ("mesh-two", "mesh = [4, 4]\n", "mesh"),
+    ("mesh-float", "mesh = [4.5, 4, 4]\n", "mesh"),
+    ("mesh-bool", "mesh = [true, 4, 4]\n", "mesh"),
+    ("mesh-zero", "mesh = [0, 4, 4]\n", "mesh"),
+    ("bool-string", 'no-spin = "false"\n', "no-spin"),
+    ("bool-int", "quiet = 1\n", "quiet"),
+    ("temperature-string", 'temperature = "300"\n', "temperature"),
+    ("temperature-inf", "temperature = inf\n", "temperature"),
+    ("chunk-size-zero", "chunk-size = 0\n", "chunk-size"),
+    ("symprec-negative", "symprec = -1.0\n", "symprec"),
+    ("efermi-range-huge", "efermi-range = [0.0, 1000.0, 1e-9]\n", "efermi-range"),
+    ("symmetry-choice", 'symmetry = "maybe"\n', "symmetry"),
+    ("efermi-table", "efermi = {a = 1}\n", "efermi"),
+    ("unknown-key", "meshh = [4, 4, 4]\n", "meshh"),
+    ("not-toml", "mesh = [4, 4\n", "run.toml"),
+    ("latin1", b"# caf\xe9\nmesh = [4, 4, 4]\n", "run.toml"),
+]
+
+
+def _fifo(path):
+    os.mkfifo(path)
+    return str(path)
+
+
+def _dir_win(e, t):
+    s = weyl_copy(e, t)
+    os.remove(s + ".win")
+    os.mkdir(s + ".win")
+    return ["run", s, *CHEAP, *_o(t)]
+
+
+def _fifo_win(e, t):
+    s = weyl_copy(e, t)
+    os.remove(s + ".win")
+    _fifo(s + ".win")
+    return ["run", s, *CHEAP, *_o(t)]
+
+
+def _fifo_hr(e, t):
+    s = weyl_copy(e, t)
+    os.remove(s + "_hr.dat")
+    _fifo(s + "_hr.dat")
+    return ["run", s, *CHEAP, *_o(t)]
+
+
+def _dir_hr(e, t):
+    s = weyl_copy(e, t)
+    os.remove(s + "_hr.dat")
+    os.mkdir(s + "_hr.dat")
+    return ["run", s, *CHEAP, *_o(t)]
+
+
+def _binary_win(e, t):
+    s = weyl_copy(e, t)
+    write(s + ".win", b"\x7fELF\x02\x01\x00\x00garbage", "wb")
+    return ["run", s, *CHEAP, *_o(t)]
+
+
+def _latin1_win(e, t):
+    s = weyl_copy(e, t)
+    write(s + ".win", open(s + ".win", "rb").read() + b"! r\xe9seau cubique\n", "wb")
+    return ["run", s, *CHEAP, *_o(t)]
+
+
+def _hr_token(token):
+    def build(e, t):
+        s = weyl_copy(e, t)
+        corrupt_hr(s, token)
+        return ["run", s, *CHEAP, *_o(t)]
+    return build
+
+
+def _hr_truncated(e, t):
+    s = weyl_copy(e, t)
+    text = open(s + "_hr.dat").read()
+    write(s + "_hr.dat", text[: len(text) // 2])
+    return ["run", s, *CHEAP, *_o(t)]
+
+
+def _centres_count(e, t):
+    s = weyl_copy(e, t)
+    edit(s + "_centres.xyz", "X ", "H ", 1)
+    return ["run", s, *CHEAP, *_o(t)]
+
+
+def _mp_grid_zero(e, t):
+    s = weyl_copy(e, t)
+    edit(s + ".win", "num_wann", "mp_grid = 0 2 2\nnum_wann")
+    return ["run", s, *CHEAP, *_o(t)]
+
+
+def _missing_seed(e, t):
+    return ["run", t / "nothing", *CHEAP]
+
+
+def _eig_nan(e, t):
+    s = te_copy(e, t)
+    lines = open(s + ".eig").read().split("\n")
+    p = lines[3].split()
+    lines[3] = f"{p[0]} {p[1]} NaN"
+    write(s + ".eig", "\n".join(lines))
+    return te_args(s) + _o(t)
+
+
+def _chk_fmt_truncated(e, t):
+    s = te_copy(e, t)
+    text = open(s + ".chk.fmt").read()
+    write(s + ".chk.fmt", text[: len(text) // 3])
+    return te_args(s) + _o(t)
+
+
+def _spn_other_system(e, t):
+    s = te_copy(e, t)
+    shutil.copy(need("GaAs_wannierberri", "GaAs.spn"), s + ".spn")
+    return te_args(s) + _o(t)
+
+
+def _spn_spinors_false(e, t):
+    s = gaas_copy(t)
+    edit(s + ".win", "spinors", "! spinors")
+    return ["run", s, "--symmetry", "off", "--mesh", "2", "2", "2", "--efermi", "7", "--quiet", "--no-cache", *_o(t)]
+
+
+def _spinors_true_spinless(e, t):
+    s = te_copy(e, t)
+    edit(s + ".win", "spinors = .false.", "spinors = .true.")
+    return te_args(s) + _o(t)
+
+
+def _chk_not_unitary(e, t):
+    s = gaas_copy(t, spn=False)
+    scale_u_matrix(s + ".chk", nk=8, nw=16)
+    return ["run", s, "--symmetry", "off", "--mesh", "2", "2", "2", "--efermi", "7", "--quiet", "--no-cache", *_o(t)]
+
+
+def _tb_nan(e, t):
+    src = need("Te_soc", "Te_tb.dat.gz")
+    for ext in (".win",):
+        shutil.copy(need("Te_soc", "Te" + ext), t / ("Te" + ext))
+    with gzip.open(src, "rt") as f:
+        lines = f.read().split("\n")
+    p = lines[10].split()
+    lines[10] = " ".join(p[:-1] + ["inf"])
+    write(t / "Te_tb.dat", "\n".join(lines))
+    return ["run", t / "Te", "--source", "tb", "--symmetry", "off", "--mesh", "2", "2", "2", "--efermi", "6",
+            "--quiet", "--no-cache", *_o(t)]
+
+
+INPUT_CASES = [
+    ("win-directory", _dir_win, "w.win"),
+    ("win-fifo", _fifo_win, "w.win"),
+    ("hr-fifo", _fifo_hr, "w_hr.dat"),
+    ("hr-directory", _dir_hr, "w_hr.dat"),
+    ("win-binary", _binary_win, "w.win"),
+    ("win-latin1", _latin1_win, "w.win"),
+    ("hr-nan", _hr_token("NaN"), "w_hr.dat"),
+    ("hr-inf", _hr_token("inf"), "w_hr.dat"),
+    ("hr-garbage", _hr_token("1.0.0"), "w_hr.dat"),
+    ("hr-truncated", _hr_truncated, "w_hr.dat"),
+    ("centres-count", _centres_count, "w_centres.xyz"),
+    ("mp-grid-zero", _mp_grid_zero, "w.win"),
+    ("seed-missing", _missing_seed, "nothing"),
+    ("eig-nan", _eig_nan, "Te.eig"),
+    ("chk-fmt-truncated", _chk_fmt_truncated, "Te.chk.fmt"),
+    ("spn-other-system", _spn_other_system, "Te.spn"),
+    ("spn-with-spinors-false", _spn_spinors_false, "GaAs.spn"),
+    ("spinors-true-spinless", _spinors_true_spinless, "Te.win"),
+    ("chk-not-unitary", _chk_not_unitary, "GaAs.chk"),
+    ("tb-inf", _tb_nan, "Te_tb.dat"),
+]
+
+
+def _one_atom_te(e, t):
+    s = te_copy(e, t)
+    from gme_wannier.io.win import read_win
+
+    w = read_win(s + ".win")
+    cell = w.real_lattice
+    write(t / "one.xyz", "1\nLattice=\"" + " ".join(f"{x:.8f}" for x in cell.reshape(-1))
+          + "\" Properties=species:S:1:pos:R:3 pbc=\"T T T\"\nTe 0.0 0.0 0.0\n")
+    return ["run", s, "--source", "chk", "--mesh", "2", "2", "2", "--efermi", "6", "--quiet", "--no-cache",
+            "--structure", t / "one.xyz", *_o(t)]
+
+
+STRUCTURE_CASES = [
+    ("weyl-symmetry-auto", lambda e, t: ["run", e["weyl"], *CHEAP[2:], *_o(t)], "--symmetry"),
+    ("te-one-atom-structure", _one_atom_te, "--symmetry"),
+    ("structure-missing", lambda e, t: ["run", e["weyl"], *CHEAP, "--structure", t / "no.cif", *_o(t)], "no.cif"),
+    ("structure-garbage", lambda e, t: ["run", e["weyl"], *CHEAP, "--structure", write(t / "x.cif", "nonsense\n"),
+                                        *_o(t)], "x.cif"),
+    ("structure-fifo", lambda e, t: ["run", e["weyl"], *CHEAP, "--structure", _fifo(t / "s.cif"), *_o(t)], "s.cif"),
+    ("magmoms-wrong-count", lambda e, t: ["run", e["weyl"], *CHEAP, "--magmoms", "1", "2", *_o(t)], "--magmoms"),
+    ("magmoms-nan", lambda e, t: ["run", e["weyl"], *CHEAP, "--magmoms", "nan", *_o(t)], "--magmoms"),
+    ("info-structure-missing", lambda e, t: ["info", e["weyl"], "--structure", t / "no.cif"], "no.cif"),
+]
+
+
+def _ro_dir(t):
+    del t
+    return "/proc/gme-wannier-test.json"  # not writable, even for root
+
+
+OUTPUT_CASES = [
+    ("output-missing-folder", lambda e, t: ["run", e["weyl"], *CHEAP, "-o", t / "no" / "o.json"], "--output"),
+    ("output-directory", lambda e, t: ["run", e["weyl"], *CHEAP, "-o", t], "--output"),
+    ("output-fifo", lambda e, t: ["run", e["weyl"], *CHEAP, "-o", _fifo(t / "f.json")], "--output"),
+    ("output-readonly-fs", lambda e, t: ["run", e["weyl"], *CHEAP, "-o", _ro_dir(t)], "--output"),
+    ("csv-missing-folder", lambda e, t: ["run", e["weyl"], *CHEAP, *_o(t), "--csv", t / "no" / "a.csv"], "--csv"),
+    ("plot-readonly", lambda e, t: ["run", e["weyl"], *CHEAP, *_o(t), "--plot", _ro_dir(t)], "--plot"),
+    ("w90-dat-missing-folder", lambda e, t: ["run", e["weyl"], *CHEAP, *_o(t), "--w90-dat", t / "no" / "p"],
+     "--w90-dat"),
+    ("checkpoint-missing-folder", lambda e, t: ["run", e["weyl"], *CHEAP, *_o(t), "--checkpoint", t / "no" / "ck"],
+     "--checkpoint"),
+    ("table-missing-folder", lambda e, t: ["screen", e["weyl"], *CHEAP, "--table", t / "no" / "t.csv"], "--table"),
+]
+
+
+def _ck_file(t):
+    return str(t / "ck.rank0of1.npz")
+
+
+def _ck_garbage(e, t):
+    write(_ck_file(t), b"PK\x03\x04 this is not a zip", "wb")
+    return ["run", e["weyl"], *CHEAP, *_o(t), "--checkpoint", t / "ck"]
+
+
+def _ck_truncated(e, t):
+    args = ["run", e["weyl"], *CHEAP, *_o(t), "--checkpoint", t / "ck", "--checkpoint-every", "0"]
+    from gme_wannier.checkpoint import Checkpoint
+
+    ck = Checkpoint(t / "ck", "fp")
+    ck._file, ck._n_chunks, ck._done, ck._sums = _ck_file(t), 1, {0}, {"a": np.ones(1000)}
+    ck.save(force=True)
+    data = open(_ck_file(t), "rb").read()
+    write(_ck_file(t), data[: len(data) // 2], "wb")
+    return args
+
+
+def _ck_other_options(e, t):
+    from gme_wannier.checkpoint import Checkpoint
+
+    ck = Checkpoint(t / "ck", "made for another run")
+    ck._file, ck._n_chunks, ck._done, ck._sums = _ck_file(t), 1, {0}, {"a": np.ones(3)}
+    ck.save(force=True)
+    return ["run", e["weyl"], *CHEAP, *_o(t), "--checkpoint", t / "ck"]
+
+
+def _ck_nan_via_keep(args, t):
+    from gme_wannier import checkpoint as ckmod
+
+    real = ckmod.remove_checkpoint
+    ckmod.remove_checkpoint = lambda path: []  # keep the files of this one run
+    try:
+        assert main([str(a) for a in args]) == 0
+    finally:
+        ckmod.remove_checkpoint = real
+    os.remove(t / "o.json")
+    with np.load(_ck_file(t)) as d:
+        data = {k: d[k] for k in d.files}
+    data["sum0"] = data["sum0"] * np.nan
+    np.savez(_ck_file(t), **data)
+    return args
+
+
+CHECKPOINT_CASES = [
+    ("checkpoint-garbage", _ck_garbage, "ck.rank0of1.npz"),
+    ("checkpoint-truncated", _ck_truncated, "ck.rank0of1.npz"),
+    ("checkpoint-other-run", _ck_other_options, "ck.rank0of1.npz"),
+    ("checkpoint-nan", lambda e, t: _ck_nan_via_keep(["run", e["weyl"], *CHEAP, *_o(t), "--checkpoint", t / "ck",
+                                                      "--chunk-size", "16"], t), "ck.rank0of1.npz"),
+]
+
+
+CFG = ["--symmetry", "off", "--efermi", "0.0", "--no-cache"]  # no flag that a config key sets
+
+
+def _config_case(text):
+    def build(e, t):
+        p = write(t / "run.toml", text, "wb" if isinstance(text, bytes) else "w")
+        return ["run", e["weyl"], *CFG, *_o(t), "--config", p]
+    return build
+
+
+def _config_file_case(kind):
+    def build(e, t):
+        p = t / "run.toml"
+        if kind == "directory":
+            os.mkdir(p)
+        elif kind == "fifo":
+            _fifo(p)
+        return ["run", e["weyl"], *CHEAP, *_o(t), "--config", p]
+    return build
+
+
+ALL = ([("option", *c) for c in OPTION_CASES]
+       + [("config", i, _config_case(text), name) for i, text, name in CONFIG_CASES]
+       + [("config", "config-missing", _config_file_case("missing"), "run.toml"),
+          ("config", "config-directory", _config_file_case("directory"), "run.toml"),
+          ("config", "config-fifo", _config_file_case("fifo"), "run.toml")]
+       + [("input", *c) for c in INPUT_CASES]
+       + [("structure", *c) for c in STRUCTURE_CASES]
+       + [("output", *c) for c in OUTPUT_CASES]
+       + [("checkpoint", *c) for c in CHECKPOINT_CASES])
+
+
+@pytest.mark.parametrize("kind, case, build, name", ALL, ids=[f"{c[0]}:{c[1]}" for c in ALL])
+def test_bad_case(kind, case, build, name, env, tmp_path, capsys):
+    argv = build(env, tmp_path)
+    capsys.readouterr()
+    rc, out, err = run_cli(argv, capsys)
+    assert_one_error(rc, err, str(name))
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_corpus_size():
+    """The issue asks for at least 60 cases across the classes."""
+    kinds = {c[0] for c in ALL}
+    assert len(ALL) >= 60 and kinds == {"option", "config", "input", "structure", "output", "checkpoint"}
+
+
+def test_unreadable_file(env, tmp_path, capsys, monkeypatch):
+    """A file without read permission (simulated: the tests run as root, who may read anything)."""
+    s = weyl_copy(env, tmp_path)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if str(p).endswith(".win") else real(p, m))
+    rc, out, err = run_cli(["run", s, *CHEAP, *_o(tmp_path)], capsys)
+    assert_one_error(rc, err, "w.win")
+    assert "permission denied" in err
+
+
+def test_fifo_never_opened(env, tmp_path):
+    """A FIFO given as the .win returns at once (today's reader would block forever)."""
+    s = weyl_copy(env, tmp_path)
+    os.remove(s + ".win")
+    os.mkfifo(s + ".win")
+    proc = subprocess.run([sys.executable, "-m", "gme_wannier.cli", "run", s, *CHEAP], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+    assert_one_error(proc.returncode, proc.stderr, "w.win")
+
+
+def test_screen_fails_when_a_material_fails(env, tmp_path, capsys):
+    table = tmp_path / "t.csv"
+    rc, out, err = run_cli(["screen", env["weyl"], str(tmp_path / "nothing"), *CHEAP, "--table", table], capsys)
+    assert_one_error(rc, err, "nothing")
+    text = table.read_text()
+    assert "weyl" in text and "nothing" in text  # every row listed
+
+
+# ------------------------------------------------------------------------------ no silent nonsense
+def test_hand_written_weyl_refold(env, tmp_path, capsys):
+    """The re-fold of _hr.dat needs R vectors consistent with mp_grid: 1 1 1 and 2 2 2 are not
+    (the hand-written model has 7 R vectors), 3 3 3 is; all give the same alpha."""
+    alphas = {}
+    for mp in (None, "1 1 1", "2 2 2", "3 3 3"):
+        s = weyl_copy(env, tmp_path, name=f"w{mp or 'none'}".replace(" ", ""))
+        if mp:
+            edit(s + ".win", "num_wann", f"mp_grid = {mp}\nnum_wann")
+        o = tmp_path / f"{os.path.basename(s)}.json"
+        rc, out, err = run_cli(["run", s, *CHEAP, "--mesh", "6", "6", "6", "-o", o], capsys)
+        assert rc == 0, err
+        d = json.loads(o.read_text())
+        alphas[mp] = np.array(d["alpha"]["total"])
+        note = d["model"]["ws_distance"]
+        if mp in ("1 1 1", "2 2 2"):
+            assert "kept as in the file" in note, note
+        elif mp == "3 3 3":
+            assert "MDRS" in note, note
+    assert np.abs(alphas[None]).max() > 0
+    for mp, a in alphas.items():
+        np.testing.assert_allclose(a, alphas[None], rtol=1e-10, atol=1e-12 * np.abs(alphas[None]).max(), err_msg=mp)
+
+
+def test_fermi_level_outside_bands_warns(env, tmp_path, capsys):
+    rc, out, err = run_cli(["run", env["weyl"], *NOEF, "--efermi", "0", "50",
+                            *_o(tmp_path)], capsys)
+    assert rc == 0, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("gme-wannier: warning: --efermi: 1 of 2 Fermi levels"), err
+    assert "above the bands" in lines[0] and "50" in lines[0]
+
+
+def test_memory_estimate_refuses(env, tmp_path, capsys, monkeypatch):
+    from gme_wannier import options
+
+    monkeypatch.setattr(options, "available_memory", lambda: 200 * 2**20)  # a 200 MiB machine
+    rc, out, err = run_cli(["run", env["weyl"], *NOEF, "--efermi-range", "-1", "1", "5e-5",
+                            *_o(tmp_path)], capsys)
+    assert_one_error(rc, err, "--efermi-range")
+    assert "GiB" in err
+
+
+# ------------------------------------------------------------------------------ never lose work
+def _subprocess_cli(args, cwd, **kw):
+    return subprocess.Popen([sys.executable, "-m", "gme_wannier.cli", *map(str, args)], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+SLOW = ["--symmetry", "off", "--mesh", "72", "72", "72", "--efermi-range", "-0.5", "0.5", "0.01", "--temperature",
+        "3000", "--quiet", "--no-cache", "--chunk-size", "500", "--checkpoint-every", "0.2"]  # ~3 s
+
+
+@pytest.fixture(scope="module")
+def slow_reference(env, tmp_path_factory):
+    ref = tmp_path_factory.mktemp("ref") / "ref.json"
+    assert main([str(a) for a in ["run", env["weyl"], *SLOW, "-o", ref]]) == 0
+    return _alpha(ref)
+
+
+def _alpha(path):
+    return np.array(json.loads(open(path).read())["alpha"]["total"])
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_saves_checkpoint_and_resume(env, tmp_path, sig, code, slow_reference):
+    ck = tmp_path / "ck"
+    args = ["run", env["weyl"], *SLOW, "--checkpoint", ck, "-o", tmp_path / "r.json"]
+    proc = _subprocess_cli(args, tmp_path)
+    t0 = time.monotonic()
+    while not list(tmp_path.glob("ck.rank*")) and time.monotonic() - t0 < 60:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert_one_error(proc.returncode, err, str(ck), code=code)
+    assert f"interrupted by {signal.Signals(sig).name}" in err
+    with np.load(tmp_path / "ck.rank0of1.npz") as d:
+        assert 0 < len(d["done"]) < int(d["n_chunks"])  # stopped midway, finished chunks saved
+    again = _subprocess_cli(args, tmp_path)
+    _, err2 = again.communicate(timeout=120)
+    assert again.returncode == 0, err2
+    assert not list(tmp_path.glob("ck.rank*"))  # removed after the outputs are written
+    d = json.loads((tmp_path / "r.json").read_text())
+    assert d["checkpoint"]["resumed_chunks"] > 0
+    np.testing.assert_allclose(_alpha(tmp_path / "r.json"), slow_reference, rtol=1e-10,
+                               atol=1e-12 * np.abs(slow_reference).max())
+
+
+def test_output_failure_keeps_checkpoint_and_recovers(env, tmp_path, capsys, monkeypatch):
+    """The disk fills up after the k loop: the checkpoint survives, the result is rescued, and the
+    command printed in the error line recovers it without recomputing."""
+    import errno
+
+    from gme_wannier.io import writers
+
+    ck = tmp_path / "ck"
+    out = tmp_path / "r.json"
+    args = ["run", env["weyl"], *CHEAP, "--mesh", "6", "6", "6", "--checkpoint", ck, "-o", out]
+    real = writers.write_text
+
+    def full_disk(path, text):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(writers, "write_text", full_disk)
+    rc, _, err = run_cli(args, capsys)
+    assert_one_error(rc, err, str(out))
+    assert "No space left on device" in err and "is kept" in err
+    assert list(tmp_path.glob("ck.rank*"))
+    rescue = err.split("saved to ")[1].split(";")[0]
+    monkeypatch.setattr(writers, "write_text", real)
+    cmd = err.split("run '")[1].split("' again")[0]
+    argv = shlex.split(cmd)
+    assert argv[0] == "gme-wannier"
+    rc, _, err = run_cli(argv[1:], capsys)
+    assert rc == 0, err
+    assert not list(tmp_path.glob("ck.rank*"))
+    d = json.loads(out.read_text())
+    assert d["checkpoint"]["resumed_chunks"] > 0  # nothing recomputed
+    np.testing.assert_array_equal(_alpha(out), _alpha(rescue))
+    os.remove(rescue)
+
+
+# ------------------------------------------------------------------------------ cache
+def test_cache_corrupt_entry_is_rebuilt(env, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GME_WANNIER_CACHE", str(tmp_path / "cache"))
+    args = ["run", env["weyl"], *CHEAP[:-1], "--mesh", "4", "4", "4"]
+    rc, _, err = run_cli([*args, "-o", tmp_path / "a.json"], capsys)
+    assert rc == 0, err
+    (entry,) = (tmp_path / "cache").glob("*.npz")
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    entry.write_bytes(bytes(data))
+    rc, _, err = run_cli([*args, "-o", tmp_path / "b.json"], capsys)
+    assert rc == 0 and err == "", err
+    d = json.loads((tmp_path / "b.json").read_text())
+    assert "cache" not in d["model"]  # rebuilt from the files, not loaded
+    np.testing.assert_array_equal(_alpha(tmp_path / "a.json"), _alpha(tmp_path / "b.json"))
+    rc, _, err = run_cli([*args, "-o", tmp_path / "c.json"], capsys)
+    assert "loaded from" in json.loads((tmp_path / "c.json").read_text())["model"]["cache"]
+
+
+def test_cache_replaced_file_same_size_and_mtime_misses(env, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GME_WANNIER_CACHE", str(tmp_path / "cache"))
+    s = weyl_copy(env, tmp_path)
+    args = ["run", s, *CHEAP[:-1]]
+    assert run_cli([*args, "-o", tmp_path / "a.json"], capsys)[0] == 0
+    hr = s + "_hr.dat"
+    st = os.stat(hr)
+    text = open(hr).read()
+    # same length, still Hermitian: the on-site energy of orbital 1, 2.0 -> 3.0 eV
+    old = "    0    0    0    1    1      2.000000000000"
+    assert text.count(old) == 1
+    write(hr, text.replace(old, old.replace("2.000", "3.000")))
+    os.utime(hr, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(hr).st_size == st.st_size and os.stat(hr).st_mtime_ns == st.st_mtime_ns
+    assert run_cli([*args, "-o", tmp_path / "b.json"], capsys)[0] == 0
+    d = json.loads((tmp_path / "b.json").read_text())
+    assert "cache" not in d["model"]
+    assert not np.allclose(_alpha(tmp_path / "a.json"), _alpha(tmp_path / "b.json"))
+
+
+def test_cache_size_bound(env, tmp_path, monkeypatch):
+    from gme_wannier import cache
+
+    monkeypatch.setenv("GME_WANNIER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GME_WANNIER_CACHE_MAX_MB", "0.004")
+    from gme_wannier.load import load_model
+
+    m = load_model(env["weyl"])
+    for i in range(5):
+        cache.save(f"k{i}", m)
+        time.sleep(0.01)
+    files = sorted((tmp_path / "cache").glob("*.npz"))
+    assert 0 < len(files) < 5  # the oldest were evicted
+    assert sum(f.stat().st_size for f in files) <= 0.004 * 1e6 + max(f.stat().st_size for f in files)
+    assert (tmp_path / "cache" / "k4.npz").exists()
+
+
+# ------------------------------------------------------------------------------ MPI
+mpi = pytest.mark.skipif(MPIRUN is None, reason="mpirun or mpi4py not available")
+
+MPI_CASES = ["option:mesh-zero", "option:symprec-negative", "config:bool-string", "input:win-fifo",
+             "input:hr-nan", "structure:weyl-symmetry-auto", "output:output-missing-folder",
+             "checkpoint:checkpoint-garbage"]
+
+
+def _mpirun(args, cwd, timeout=120):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    return subprocess.run([MPIRUN, "-n", "2", sys.executable, "-m", "gme_wannier.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+
+
+@pytest.mark.mpi
+@mpi
+@pytest.mark.parametrize("case", MPI_CASES)
+def test_bad_case_mpi(case, env, tmp_path):
+    kind, cid, build, name = next(c for c in ALL if f"{c[0]}:{c[1]}" == case)
+    argv = build(env, tmp_path)
+    proc = _mpirun(argv, tmp_path)
+    assert_one_error(proc.returncode, proc.stderr, str(name))
+
+
+@pytest.mark.mpi
+@mpi
+def test_sigterm_under_mpirun(env, tmp_path, slow_reference):
+    ck = tmp_path / "ck"
+    args = ["run", env["weyl"], *SLOW, "--checkpoint", ck, "-o", tmp_path / "r.json"]
+    penv = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([MPIRUN, "-n", "2", sys.executable, "-m", "gme_wannier.cli", *map(str, args)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=penv)
+    t0 = time.monotonic()
+    while len(list(tmp_path.glob("ck.rank*"))) < 2 and time.monotonic() - t0 < 60:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert_one_error(proc.returncode, err, str(ck), code=143)
+    assert len(list(tmp_path.glob("ck.rank*of2.npz"))) == 2
+    again = _mpirun(args, tmp_path)
+    assert again.returncode == 0, again.stderr
+    np.testing.assert_allclose(_alpha(tmp_path / "r.json"), slow_reference, rtol=1e-10,
+                               atol=1e-12 * np.abs(slow_reference).max())
