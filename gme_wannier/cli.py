@@ -116,10 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--structure")
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
     s = sub.add_parser("screen", help="run several materials with the same settings and tabulate")
-    s.add_argument("seeds", nargs="+")
+    s.add_argument("seeds", nargs="+", help="DIR/SEED, or DIR/SEED@N with N electrons in its Wannier bands (its "
+                                            "own Fermi level by charge neutrality)")
     _add_calc_options(s)
     s.add_argument("--window", type=float, help="report the largest |alpha_iso| within E_F +- window (eV; default 0: all)")
-    s.add_argument("--table", help="CSV table (default gme-screen.csv)")
+    s.add_argument("--table", help="CSV table (default gme-screen.csv); TABLE.jsonl beside it holds one JSON record "
+                                   "per material, and a rerun with the same settings skips the complete ones")
+    s.add_argument("--sort", choices=["iso", "rho"], help="rank the materials by |alpha_iso| or |rho| (default: "
+                                                          "the order given)")
     x = sub.add_parser("export", help="write the finished real-space model as one npz (reload with --source npz)")
     x.add_argument("seed", help="DIR/SEED of the Wannier90 files")
     x.add_argument("--output", "-o", help="model file (default SEED_model.npz in the current directory)")
@@ -137,6 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--t", type=float, default=1.0, help="hopping scale, eV")
     w.add_argument("--a", type=float, default=3.0, help="cubic lattice constant, Angstrom")
     w.add_argument("--parity-symmetric", action="store_true")
+    nd = sub.add_parser("nodes", help="Weyl nodes (band touchings) in an energy window: chirality, cone, stars, "
+                                      "ZMS estimate")
+    nd.add_argument("seed", help="DIR/SEED of the Wannier90 files")
+    nd.add_argument("--window", type=float, nargs=2, metavar=("EMIN", "EMAX"), required=True,
+                    help="node energies to look for, eV")
+    nd.add_argument("--scan-mesh", type=int, nargs=3, metavar=("N1", "N2", "N3"), default=[24, 24, 24],
+                    help="coarse mesh of the gap scan (default 24 24 24)")
+    nd.add_argument("--radius", type=float, default=0.01, help="flux sphere radius, 1/Angstrom (default 0.01)")
+    nd.add_argument("--gap-tol", type=float, default=1e-5, help="a gap below this is a touching, eV (default 1e-5)")
+    _add_calc_options(nd)
+    nd.add_argument("--output", "-o", help="nodes JSON (default SEED-nodes.json in the current dir)")
     return p
 
 
@@ -413,23 +428,32 @@ def _cmd_screen(args, parser) -> int:
 
     from .sanity import check_outputs, output_paths
 
+    from .screen import read_records, record_text, records_path, settings_key, sort_rows
+
     o = _merge(args, parser)
     comm = get_comm("auto")
+    table = o.get("table") or "gme-screen.csv"
+    jsonl = records_path(table)
+    key = settings_key(o)
     rows = []
     with guard(comm):
         check_outputs(output_paths(o, "", "screen"), None, comm)
-        for seed in args.seeds:
-            try:
-                model, result = run_one(seed, o, comm, progress=False)
-                rows.append(screen_row(seed, model, result, window=float(o.get("window") or 0.0)))
-            except Exception as exc:  # noqa: BLE001 - one failing material must not stop the others
-                rows.append({"material": seed, "error": f"{type(exc).__name__}: {exc}"})
+        old = comm.bcast(read_records(jsonl) if comm.is_root else None)
+        records = []
+        for spec in args.seeds:
+            row, rec = _screen_one(spec, o, comm, key, old.get(spec))
+            rows.append(row)
+            records.append(rec)
+            if comm.is_root and not row.get("resumed"):
+                with open(jsonl, "a") as f:  # at once: an interrupted screen resumes from here
+                    f.write(record_text(rec))
         if comm.is_root:
+            rows = sort_rows(rows, o.get("sort"))
             csv, text = screen_table(rows)
-            table = o.get("table") or "gme-screen.csv"
             write_text(table, csv)
+            write_text(jsonl, "".join(record_text(r) for r in records))
             print(text)
-            print(f"table written to {table}")
+            print(f"table written to {table}, one JSON record per material in {jsonl}")
     failed = [r["material"] for r in rows if r.get("error")]
     if failed:
         if comm.is_root:
@@ -437,6 +461,24 @@ def _cmd_screen(args, parser) -> int:
                   "(their error is in the table)", file=sys.stderr)
         return 2
     return 0
+
+
+def _screen_one(spec: str, o: dict, comm, key: str, old: Optional[dict]) -> tuple[dict, dict]:
+    """(row, record) of one material: reused from a complete record with the same settings,
+    else computed; a failure becomes a row with its error (never skipped silently)."""
+    from .report import screen_row
+    from .screen import parse_seed, result_record
+
+    if old and old.get("status") == "ok" and old.get("settings_key") == key:
+        return dict(old["row"], resumed=True), old
+    try:
+        seed, n = parse_seed(spec)
+        model, result = run_one(seed, {**o, "num_electrons": n} if n is not None else o, comm, progress=False)
+        row = screen_row(spec, model, result, window=float(o.get("window") or 0.0))
+        return row, result_record(spec, key, row, result)
+    except Exception as exc:  # noqa: BLE001 - one failing material must not stop the others
+        row = {"material": spec, "error": f"{type(exc).__name__}: {exc}"}
+        return row, result_record(spec, key, row)
 
 
 def _cmd_export(args) -> int:
@@ -523,7 +565,37 @@ def _dispatch(args, parser) -> int:
         return _cmd_screen(args, parser)
     if args.command == "export":
         return _cmd_export(args)
+    if args.command == "nodes":
+        return _cmd_nodes(args, parser)
     return _cmd_make_weyl(args)
+
+
+def _cmd_nodes(args, parser) -> int:
+    """Node search; with --efermi also the integrated alpha_iso (as `run`) beside the ZMS estimate."""
+    from .io.writers import json_text, write_text
+    from .load import load_model
+    from .nodes import find_nodes, nodes_text
+    from .parallel import get_comm
+
+    o = _merge(args, parser)
+    model = load_model(args.seed, source=o["source"], ws_images=o.get("ws_images") or "mdrs",
+                       cache=not o.get("no_cache", False))
+    search = find_nodes(model, o["window"], scan_mesh=o["scan_mesh"], symmetry=o["symmetry"],
+                        radius=float(o["radius"]), gap_tol=float(o["gap_tol"]),
+                        spin_degeneracy=int(o.get("spin_degeneracy") or 1))
+    out = search.to_dict()
+    text = nodes_text(search)
+    if o.get("efermi") is not None or o.get("efermi_range") is not None:
+        _, result = run_one(args.seed, o, get_comm("serial"), progress=False)
+        iso = result.decomposition("total")["iso"]
+        out["alpha_iso_integrated"] = {"fermi_energies_eV": [float(x) for x in result.fermi_energies],
+                                       "alpha_iso_A_m2_T": [float(x) for x in iso], "mesh": o["mesh"]}
+        text += "\nintegrated: " + ", ".join(f"alpha_iso({e:.3f} eV) = {a:.3e}"
+                                             for e, a in zip(result.fermi_energies, iso)) + " A m^-2 T^-1"
+    path = o.get("output") or (os.path.basename(args.seed) + "-nodes.json")
+    write_text(path, json_text(out))
+    print(text + f"\nwritten to {path}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 
 from .io.errors import GMEInputError
+from .result import forbidden_parts
 
 SCALE = 1e9
 UNIT = r"($10^9$ A m$^{-2}$ T$^{-1}$)"
@@ -32,23 +33,6 @@ def _figure_class():
     except ImportError:
         raise GMEInputError("--plot needs matplotlib: pip install 'gme-wannier[plot]'") from None
     return Figure
-
-
-def forbidden_parts(info: dict) -> dict:
-    """Which parts of alpha the allowed form sets to zero, when the tensor was symmetrized:
-    ``{"traceless_symmetric": bool, "antisymmetric": bool, "all": bool}`` (all False otherwise)."""
-    from .result import forbidden_components
-
-    out = {"traceless_symmetric": False, "antisymmetric": False, "all": False}
-    form = (info.get("symmetry") or {}).get("allowed_form") or {}
-    entries = form.get("entries")
-    if not forbidden_components(info) or not entries:
-        return out
-    out["all"] = form.get("form") == "0"
-    out["traceless_symmetric"] = out["all"] or form.get("form") == "a*1"
-    # the antisymmetric part is allowed iff some pair of transposed entries differs ('d' vs '-d')
-    out["antisymmetric"] = all(entries[i][j] == entries[j][i] for i in range(3) for j in range(i + 1, 3))
-    return out
 
 
 def _mark(ax, ef0: Optional[float], label: bool) -> None:

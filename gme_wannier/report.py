@@ -168,34 +168,54 @@ def info_text(d: dict) -> str:
 
 
 def screen_row(seed: str, model, result, window: float = 0.0) -> dict:
+    """One row of the screening table: the largest |alpha_iso| within the window around the
+    material's Fermi level (all levels when window <= 0), with rho along the optic axis."""
+    from .screen import pick_level
+
     dec = result.decomposition("total")
     ef = np.asarray(result.fermi_energies)
-    sel = np.ones(len(ef), bool) if window <= 0 else (np.abs(ef - ef[len(ef) // 2]) <= window)
-    i = int(np.argmax(np.where(sel, np.abs(dec["iso"]), -1)))
+    fl = result.info.get("fermi_level") or {}
+    i = pick_level(ef, np.asarray(dec["iso"]), fl.get("material_E_F_eV"), window)
     sym = result.info.get("symmetry", {})
+    ax = result.optical_axis() or "z"
+    g = result.spin_degeneracy
     return {"material": seed, "space_group": f"{sym.get('international', '?')} ({sym.get('number', '?')})",
             "gyrotropic": sym.get("gyrotropic"), "allowed_form": sym.get("allowed_form", {}).get("form"),
-            "E_F_eV": float(ef[i]), "alpha_iso": float(dec["iso"][i]),
+            "spin_counting": f"x{g} ({'spinless: both spins' if g == 2 else 'spinors: once'})",
+            "material_E_F_eV": fl.get("material_E_F_eV"), "E_F_eV": round(float(ef[i]), 10),
+            "alpha_iso": float(dec["iso"][i]),
             "alpha_S_max": float(np.abs(dec["sym_eigenvalues"][i]).max()),
             "delta_norm": float(np.linalg.norm(dec["delta"][i])),
-            "rho_z_rad_per_mm": float(result.rotatory_power("total")["z"][i]), "error": ""}
+            "rho_axis": ax, "rho_rad_per_mm": float(result.rotatory_power("total")["z" if ax == "any" else ax][i]),
+            "at_edge": bool(len(ef) > 2 and i in (0, len(ef) - 1)), "error": ""}
+
+
+SCREEN_COLUMNS = ["material", "rank", "space_group", "gyrotropic", "allowed_form", "spin_counting", "material_E_F_eV",
+                  "E_F_eV", "alpha_iso", "alpha_S_max", "delta_norm", "rho_axis", "rho_rad_per_mm", "at_edge",
+                  "resumed", "error"]
 
 
 def screen_table(rows: list) -> tuple[str, str]:
-    cols = ["material", "space_group", "gyrotropic", "allowed_form", "E_F_eV", "alpha_iso", "alpha_S_max",
-            "delta_norm", "rho_z_rad_per_mm", "error"]
+    """(CSV text, printed table) of the screening rows (failed rows say FAILED and why)."""
+    cols = SCREEN_COLUMNS
     csv = io.StringIO()
     csv.write(",".join(cols) + "\n")
     txt = io.StringIO()
     wm = max([len("material")] + [len(str(r.get("material", ""))) for r in rows])
-    txt.write(f"{'material':{wm}s} {'space group':16s} {'gyro':5s} {'E_F (eV)':>8s} {'alpha_iso':>12s} "
-              f"{'|alpha_S|':>11s} {'|delta|':>11s} {'rho_z':>9s}   (alpha in A m^-2 T^-1, rho in rad/mm)\n")
+    txt.write(f"{'#':>3s} {'material':{wm}s} {'space group':16s} {'spins':6s} {'E_F0':>7s} {'E_F (eV)':>8s} "
+              f"{'alpha_iso':>12s} {'|alpha_S|':>11s} {'|delta|':>11s} {'rho':>9s} axis  "
+              "(alpha in A m^-2 T^-1, rho in rad/mm; E_F0: the material's own Fermi level)\n")
     for r in rows:
-        csv.write(",".join('"%s"' % str(r.get(c, "")).replace('"', "'") for c in cols) + "\n")
+        csv.write(",".join('"%s"' % ("" if r.get(c) is None else str(r.get(c, ""))).replace('"', "'")
+                           for c in cols) + "\n")
+        rank = str(r.get("rank", ""))
         if r.get("error"):
-            txt.write(f"{r['material']:{wm}s} FAILED: {r['error']}\n")
-        else:
-            txt.write(f"{r['material']:{wm}s} {r['space_group']:16s} {str(r['gyrotropic']):5s} {r['E_F_eV']:8.3f} "
-                      f"{r['alpha_iso']:12.4e} {r['alpha_S_max']:11.4e} {r['delta_norm']:11.4e} "
-                      f"{r['rho_z_rad_per_mm']:9.4f}\n")
+            txt.write(f"{rank:>3s} {r['material']:{wm}s} FAILED: {r['error']}\n")
+            continue
+        ef0 = r.get("material_E_F_eV")
+        txt.write(f"{rank:>3s} {r['material']:{wm}s} {r['space_group']:16s} {r['spin_counting'][:2]:6s} "
+                  f"{'-' if ef0 is None else f'{ef0:.3f}':>7s} {r['E_F_eV']:8.3f} {r['alpha_iso']:12.4e} "
+                  f"{r['alpha_S_max']:11.4e} {r['delta_norm']:11.4e} {r['rho_rad_per_mm']:9.4f} {r['rho_axis']:4s}"
+                  f"{'  (max at the edge of the E_F range)' if r.get('at_edge') else ''}"
+                  f"{'  (resumed)' if r.get('resumed') else ''}\n")
     return csv.getvalue(), txt.getvalue()

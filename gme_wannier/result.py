@@ -58,8 +58,7 @@ class GMEResult:
         self.fermi_energies = np.asarray(self.fermi_energies, dtype=float)
         self.K = {p: np.array(v, dtype=float) for p, v in self.K.items()}
         for p in self.K:
-            for i, j in forbidden_components(self.info):
-                self.K[p][..., i, j] = 0.0
+            self.K[p] = exact_form(self.K[p], self.info)
 
     @property
     def alpha(self) -> dict:
@@ -67,7 +66,17 @@ class GMEResult:
         return {p: self.spin_degeneracy * E_OVER_HBAR * np.asarray(self.K[p]) for p in PARTS}
 
     def decomposition(self, part: str = "total") -> dict:
-        return decompose(self.alpha[part])
+        """alpha_iso, traceless symmetric and antisymmetric parts (:func:`gme_wannier.tensor.decompose`);
+        a part the symmetry forbids is exactly 0 (not round-off) when the tensor was symmetrized."""
+        dd = decompose(self.alpha[part])
+        forb = forbidden_parts(self.info)
+        if forb["traceless_symmetric"]:
+            for k in ("sym", "sym_eigenvalues"):
+                dd[k] = np.zeros_like(dd[k])
+        if forb["antisymmetric"]:
+            for k in ("antisym", "delta"):
+                dd[k] = np.zeros_like(dd[k])
+        return dd
 
     def rotatory_power(self, part: str = "total") -> dict:
         """rho in rad/mm along x, y, z, a1, a2, a3, each (nE,)."""
@@ -159,7 +168,7 @@ class GMEResult:
         }
         dec = {}
         for p in PARTS:
-            dd = decompose(alpha[p])
+            dd = self.decomposition(p)
             dec[p] = {"isotropic": dd["iso"].tolist(), "traceless_symmetric": dd["sym"].tolist(),
                       "traceless_symmetric_eigenvalues": dd["sym_eigenvalues"].tolist(),
                       "antisymmetric_vector_delta": dd["delta"].tolist()}
@@ -212,6 +221,48 @@ def forbidden_components(info: dict) -> list:
     if "band_symmetry_error_eV" not in sym and not sym.get("symmetrized"):
         return []
     return [tuple(c) for c in (sym.get("allowed_form") or {}).get("zero_components", [])]
+
+
+def exact_form(T: np.ndarray, info: dict) -> np.ndarray:
+    """T (..., 3, 3) with the zeros and the plain equalities of the allowed form made exact, when
+    the tensor was symmetrized: components whose symbolic entries are the same ('a' ... 'a') get
+    their mean, a pair 'd' / '-d' gets +-(mean of d and -(-d)). Other entries are left as they are."""
+    zeros = forbidden_components(info)
+    if not zeros:
+        return T
+    T = np.array(T, dtype=float)
+    for i, j in zeros:
+        T[..., i, j] = 0.0
+    entries = ((info.get("symmetry") or {}).get("allowed_form") or {}).get("entries") or []
+    groups: dict = {}
+    for i in range(3):
+        for j in range(3):
+            e = str(entries[i][j]).strip() if entries else "0"
+            if e == "0":
+                continue
+            sign = -1.0 if e.startswith("-") else 1.0
+            groups.setdefault(e.lstrip("-"), []).append((i, j, sign))
+    for comps in groups.values():
+        if len(comps) > 1:
+            mean = np.mean([sg * T[..., i, j] for i, j, sg in comps], axis=0)
+            for i, j, sg in comps:
+                T[..., i, j] = sg * mean
+    return T
+
+
+def forbidden_parts(info: dict) -> dict:
+    """Which parts of alpha the allowed form sets to zero, when the tensor was symmetrized:
+    ``{"traceless_symmetric": bool, "antisymmetric": bool, "all": bool}`` (all False otherwise)."""
+    out = {"traceless_symmetric": False, "antisymmetric": False, "all": False}
+    form = (info.get("symmetry") or {}).get("allowed_form") or {}
+    entries = form.get("entries")
+    if not forbidden_components(info) or not entries:
+        return out
+    out["all"] = form.get("form") == "0"
+    out["traceless_symmetric"] = out["all"] or form.get("form") == "a*1"
+    # the antisymmetric part is allowed iff some pair of transposed entries differs ('d' vs '-d')
+    out["antisymmetric"] = all(entries[i][j] == entries[j][i] for i in range(3) for j in range(i + 1, 3))
+    return out
 
 
 _UNIAXIAL = {"3", "-3", "32", "3m", "-3m", "4", "-4", "4/m", "422", "4mm", "-42m", "4/mmm",
