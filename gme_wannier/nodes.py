@@ -1,0 +1,610 @@
+"""Weyl nodes: band touchings between consecutive bands, their chirality, dispersion and stars.
+
+Search (docs/theory.md, "Weyl nodes and Fermi sheets"):
+
+1. Coarse scan: the band energies on a uniform mesh of the whole zone (only its irreducible
+   points when the crystal symmetry is used); for every pair of consecutive bands (n, n+1), the
+   mesh points where the gap E_{n+1} - E_n is a local minimum (26 neighbours, periodic), below
+   ``scan_gap`` and with the mid-gap energy in the window, are starting points.
+2. Local minimisation of gap^2 (smooth at a linear touching) with scipy's BFGS and the
+   Hellmann-Feynman gradient 2 gap (v_{n+1} - v_n), Nelder-Mead on the gap as a fallback.
+3. A minimum with gap < ``gap_tol`` is a touching. Its chirality is the Berry flux of bands
+   1..n through a small sphere around it, from the overlaps of the occupied eigenvectors on a
+   theta-phi grid (a lattice-gauge formula, gauge invariant and integer once the grid resolves
+   the curvature), divided by 2 pi: chi = +1 for H = +hbar v k.sigma. A flux that is not within
+   0.1 of an integer is a failure; a sphere on which the gap can be minimised to zero means the
+   touching is not isolated (nodal line), reported as such.
+4. The symmetry images K k of a new node (point operations, and time reversal for a
+   non-magnetic crystal; chirality multiplied by det R) are each refined by the same
+   minimisation, so that the listed nodes are nodes of this Wannier Hamiltonian; an image that
+   does not converge to a node is a failure. Found nodes are deduplicated against the known stars.
+
+The ZMS Eqs. 16-17 estimate alpha = (e^2/3h^2) sum_nu chi_nu eps_nu is given per band pair and
+star (isotropic linear nodes; per spin channel unless ``spin_degeneracy`` = 2).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+from scipy import optimize
+
+from .bands import Interpolator
+from .io.errors import GMEInputError
+from .model import TBModel
+from .units import E2_OVER_H2_EV
+
+#: chirality = _CHI_SIGN * (outward flux of the lower bands' Berry phase) / 2 pi, fixed so that
+#: H = +k.sigma has chi = +1 (checked in tests/test_nodes.py on the two-node model)
+_CHI_SIGN = 1.0
+
+
+@dataclass(frozen=True)
+class Node:
+    """One band touching (Weyl node) of bands n, n+1 (1-based).
+
+    k_reduced, k_cartesian : float (3,), reduced and 1/Angstrom (k_cart = k_red @ recip_lattice).
+    energy_eV : mid-gap energy at the node; gap_eV : remaining gap (< gap_tol).
+    chirality : int, the Berry-flux charge (|chi| = 2 for a double Weyl node); flux : its raw value.
+    velocity_eV_A : float (3,), principal values of the cone, sqrt(eig M) with
+        (E_{n+1} - E_n)^2 / 4 = q^T M q (eV Angstrom; v_F = velocity / hbar).
+    tilt_eV_A : float (3,), Cartesian tilt t with (E_{n+1} + E_n)/2 - energy = t . q.
+    tilt_ratio : sqrt(t^T M^-1 t): < 1 type I, > 1 type II.  radius : sphere radius, 1/Angstrom.
+    flux_stable : the same charge on the sphere of radius/3 (False: that sphere was not gapped).
+    star : index of its symmetry star in :attr:`NodeSearch.stars`.
+    """
+
+    k_reduced: tuple
+    k_cartesian: tuple
+    energy_eV: float
+    bands: tuple
+    chirality: int
+    flux: float
+    gap_eV: float
+    velocity_eV_A: tuple
+    tilt_eV_A: tuple
+    tilt_ratio: float
+    radius: float
+    flux_stable: bool = True
+    star: int = -1
+
+    def to_dict(self) -> dict:
+        return {"k_reduced": list(self.k_reduced), "k_cartesian": list(self.k_cartesian),
+                "energy_eV": self.energy_eV, "bands": list(self.bands), "chirality": self.chirality,
+                "charge": self.chirality, "flux_over_2pi": self.flux, "gap_eV": self.gap_eV,
+                "velocity_eV_A": list(self.velocity_eV_A), "tilt_eV_A": list(self.tilt_eV_A),
+                "tilt_ratio": self.tilt_ratio, "type": "I" if self.tilt_ratio < 1 else "II",
+                "double_weyl": abs(self.chirality) == 2, "sphere_radius_inv_A": self.radius,
+                "flux_same_on_smaller_sphere": self.flux_stable,
+                "star": self.star}
+
+
+@dataclass(frozen=True)
+class NodeSearch:
+    """Result of :func:`find_nodes`.
+
+    nodes : tuple of Node, every member of every star, sorted by bands, star, k.
+    stars : tuple of dict (bands, size, chirality, energy range, representative k, ZMS term).
+    nodal_lines : tuple of dict, touchings that are not isolated (not nodes).
+    failures : tuple of dict, minima or images that did not give an integer-charge node.
+    zms : dict, ZMS Eq. 17 alpha per band pair and in total (A m^-2 T^-1).
+    info : dict, search settings, symmetry, counts, timing.
+    """
+
+    nodes: tuple
+    stars: tuple
+    nodal_lines: tuple
+    failures: tuple
+    zms: dict
+    info: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"nodes": [n.to_dict() for n in self.nodes], "stars": list(self.stars),
+                "nodal_lines": list(self.nodal_lines), "failures": list(self.failures),
+                "zms_estimate": self.zms, "total_chirality": int(sum(n.chirality for n in self.nodes)),
+                "search": self.info}
+
+
+class _Bands:
+    """Energies, eigenvectors and band velocities of one model at single k or batches."""
+
+    def __init__(self, model: TBModel):
+        self.interp = Interpolator(model, external=False, spin=False)
+        self.B = model.recip_lattice
+        self.Binv = np.linalg.inv(self.B)
+        self.nw = model.num_wann
+        self.n_eval = 0
+
+    def eig(self, k_cart: np.ndarray):
+        """E (nk, nw) eV and U (nk, nw, nw) at Cartesian k (nk, 3)."""
+        ph = self.interp.phase(np.atleast_2d(k_cart) @ self.Binv)
+        self.n_eval += len(ph)
+        return np.linalg.eigh(self.interp.hamiltonian(ph))
+
+    def gap(self, k_cart: np.ndarray, n: int):
+        """Gap E_n - E_{n-1} (0-based upper band n), its gradient (eV Angstrom) and mid energy."""
+        W = self.interp.wannier_gauge(np.atleast_2d(k_cart) @ self.Binv)
+        self.n_eval += 1
+        H = W["H"][0, 0]
+        E, U = np.linalg.eigh(0.5 * (H + H.conj().T))
+        u = U[:, n - 1:n + 1]
+        v = np.einsum("in,aij,jn->an", u.conj(), W["dH"][0], u).real  # (3, 2)
+        return E[n] - E[n - 1], v[:, 1] - v[:, 0], 0.5 * (E[n] + E[n - 1])
+
+
+def _newton(bands: _Bands, k: np.ndarray, n: int, gap_tol: float, max_iter: int = 25, max_step: float = 0.05):
+    """Newton steps on the two-band d-vector: in the basis of bands (n-1, n) at k, H(k + dk) ~
+    E_mean + (d0 + sum_a dk_a d_a) . sigma with d_a the Pauli components of u^+ dH_a u; solve
+    d0 + J dk = 0. Converges quadratically onto a linear touching. Returns (k, gap)."""
+    g, best = np.inf, (k, np.inf)
+    for _ in range(max_iter):
+        W = bands.interp.wannier_gauge(np.atleast_2d(k) @ bands.Binv)
+        bands.n_eval += 1
+        H = W["H"][0, 0]
+        E, U = np.linalg.eigh(0.5 * (H + H.conj().T))
+        g = E[n] - E[n - 1]
+        if g < best[1]:
+            best = (k, g)
+        if g < gap_tol:
+            break
+        u = U[:, n - 1:n + 1]
+        M = np.einsum("im,aij,jn->amn", u.conj(), W["dH"][0], u)  # (3, 2, 2)
+        J = np.stack([M[:, 0, 1].real, -M[:, 0, 1].imag, 0.5 * (M[:, 0, 0] - M[:, 1, 1]).real])  # [comp, a]
+        d0 = np.array([0.0, 0.0, -0.5 * g])
+        try:
+            dk = np.linalg.solve(J, -d0)
+        except np.linalg.LinAlgError:
+            break
+        step = np.linalg.norm(dk)
+        if not np.isfinite(step):
+            break
+        k = k + dk * min(1.0, max_step / step)
+    return best[0], float(best[1])
+
+
+def _minimize_gap(bands: _Bands, k0: np.ndarray, n: int, gap_tol: float, fallback: bool = True):
+    """Local minimum of the gap of bands (n-1, n) (0-based) from Cartesian k0: Newton on the
+    d-vector (:func:`_newton`), then, if that did not reach a touching, scipy's BFGS on gap^2
+    (gradient 2 gap (v_n - v_{n-1}), Hellmann-Feynman) and Newton again from its minimum
+    (``fallback``).
+
+    Returns (k_cart (3,), gap eV, |grad gap| eV Angstrom, mid energy eV)."""
+    k, g = _newton(bands, np.asarray(k0, float), n, gap_tol)
+    if g >= gap_tol and fallback:
+        def f(x):
+            gg, dg, _ = bands.gap(x, n)
+            return gg * gg, 2.0 * gg * dg
+
+        res = optimize.minimize(f, k0, jac=True, method="BFGS", options={"gtol": 1e-12, "maxiter": 100})
+        k2, g2 = _newton(bands, res.x, n, gap_tol)
+        if g2 < g:
+            k = k2
+    g, dg, e = bands.gap(k, n)
+    return k, float(g), float(np.linalg.norm(dg)), float(e)
+
+
+def _sphere_grid(n_theta: int, n_phi: int) -> np.ndarray:
+    """Unit vectors on a theta-phi grid, float (n_theta + 1, n_phi, 3), poles included."""
+    th = np.linspace(0.0, np.pi, n_theta + 1)[:, None]
+    ph = 2 * np.pi * np.arange(n_phi)[None, :] / n_phi
+    return np.stack([np.sin(th) * np.cos(ph), np.sin(th) * np.sin(ph), np.cos(th) + 0 * ph], axis=-1)
+
+
+def sphere_flux(bands: _Bands, k_cart: np.ndarray, n: int, radius: float, n_theta: int = 10,
+                n_phi: int = 20) -> dict:
+    """Berry flux of bands 0..n-1 (0-based) out of a sphere around Cartesian ``k_cart``.
+
+    Returns dict: ``flux`` (/2 pi, with the chirality sign convention), ``q`` (npts, 3) sphere
+    offsets (1/Angstrom), ``E_lo``/``E_hi`` (npts,) the two bands on the sphere (eV).
+    """
+    nhat = _sphere_grid(n_theta, n_phi)
+    q = radius * nhat.reshape(-1, 3)
+    E, U = bands.eig(k_cart[None, :] + q)
+    occ = U[:, :, :n].reshape(n_theta + 1, n_phi, bands.nw, n)
+
+    def link(a, b):  # det <u_a|u_b>, complex (..)
+        return np.linalg.det(np.conj(np.swapaxes(a, -1, -2)) @ b)
+
+    u00 = occ[:-1]
+    u10 = occ[1:]
+    u11 = np.roll(occ[1:], -1, axis=1)
+    u01 = np.roll(occ[:-1], -1, axis=1)
+    loop = link(u00, u10) * link(u10, u11) * link(u11, u01) * link(u01, u00)
+    flux = -np.angle(loop).sum() / (2 * np.pi)  # Berry phase = -arg of the loop product
+    return {"flux": float(_CHI_SIGN * flux), "q": q, "E_lo": E[:, n - 1], "E_hi": E[:, n]}
+
+
+def cone_fit(q: np.ndarray, E_lo: np.ndarray, E_hi: np.ndarray, E0: float):
+    """Linear cone E = E0 + t.q +- sqrt(q^T M q) fitted to the two bands on a sphere.
+
+    q : float (npts, 3) 1/Angstrom; E_lo, E_hi : float (npts,) eV. Returns the principal
+    velocities (3,) and the tilt t (3,) in eV Angstrom, and the tilt ratio sqrt(t^T M^-1 t).
+    """
+    t, *_ = np.linalg.lstsq(q, 0.5 * (E_lo + E_hi) - E0, rcond=None)
+    cols = np.stack([q[:, 0] ** 2, q[:, 1] ** 2, q[:, 2] ** 2, 2 * q[:, 0] * q[:, 1],
+                     2 * q[:, 0] * q[:, 2], 2 * q[:, 1] * q[:, 2]], axis=1)
+    m, *_ = np.linalg.lstsq(cols, (0.5 * (E_hi - E_lo)) ** 2, rcond=None)
+    M = np.array([[m[0], m[3], m[4]], [m[3], m[1], m[5]], [m[4], m[5], m[2]]])
+    w, P = np.linalg.eigh(M)
+    vel = np.sqrt(np.clip(w, 0, None))
+    inv = P @ np.diag(1.0 / np.where(w > 1e-12, w, 1e-12)) @ P.T
+    return vel, t, float(np.sqrt(max(t @ inv @ t, 0.0)))
+
+
+def _wrap(k_red: np.ndarray) -> np.ndarray:
+    """Reduced k into [-0.5, 0.5), rounded at 1e-10 so that the boundary is stable."""
+    k = np.round(np.asarray(k_red, float), 10)
+    return k - np.floor(k + 0.5)
+
+
+def _periodic_distance(B: np.ndarray, k1_red: np.ndarray, k2_red: np.ndarray) -> np.ndarray:
+    """Cartesian distance (1/Angstrom) between k1 (3,) and each of k2 (m, 3), modulo G."""
+    d = _wrap(np.atleast_2d(k2_red) - k1_red)
+    best = None
+    for s in np.indices((3, 3, 3)).reshape(3, -1).T - 1:  # neighbouring cells for skew lattices
+        dist = np.linalg.norm((d + s) @ B, axis=1)
+        best = dist if best is None else np.minimum(best, dist)
+    return best
+
+
+def scan_starts(bands: _Bands, mesh: Sequence[int], window: tuple, sym=None, scan_gap: float = 0.3,
+                dense_gap: float = 0.1) -> list:
+    """Starting points of the minimisation: the local gap minima (below ``scan_gap``) of each
+    band pair on a mesh, and every point with a gap below ``dense_gap`` (eV; close pairs of
+    nodes share one minimum of the coarse mesh).
+
+    Returns a list of (upper band, 0-based; reduced k (3,); gap eV), one per symmetry star of
+    mesh points, sorted by band and gap.
+    """
+    from .kmesh import uniform_mesh
+
+    mesh = tuple(int(x) for x in mesh)
+    k_full = uniform_mesh(mesh)
+    if sym is not None:
+        from .symmetry import irreducible_kpoints
+
+        irr = irreducible_kpoints(mesh, sym)
+        E = bands.interp.energies(irr.k_red)[irr.full_to_irr]
+        rep = irr.irr_index[irr.full_to_irr]  # representative (flat index) of each point's star
+    else:
+        E = bands.interp.energies(k_full)
+        rep = np.arange(len(k_full))
+    bands.n_eval += len(E)
+    lo, hi = window
+    starts = []
+    for n in range(1, bands.nw):
+        if E[:, n].min() > hi or E[:, n - 1].max() < lo:
+            continue
+        G = (E[:, n] - E[:, n - 1]).reshape(mesh)
+        mid = (0.5 * (E[:, n] + E[:, n - 1])).reshape(mesh)
+        is_min = np.ones(mesh, bool)
+        for s in np.indices((3, 3, 3)).reshape(3, -1).T - 1:
+            if s.any():
+                is_min &= G <= np.roll(G, tuple(s), axis=(0, 1, 2))
+        ok = ((is_min & (G < scan_gap)) | (G < dense_gap)) & (mid + 0.5 * G >= lo) & (mid - 0.5 * G <= hi)
+        flat = np.nonzero(ok.reshape(-1))[0]
+        for r in np.unique(rep[flat]):
+            starts.append((n, k_full[r], float(G.reshape(-1)[r])))
+    starts.sort(key=lambda s: (s[0], s[2], tuple(s[1])))
+    return starts
+
+
+def _isolated(bands: _Bands, s: dict, k_cart: np.ndarray, n: int, r: float, gap_tol: float) -> bool:
+    """False when the gap of bands (n-1, n) can be minimised to zero on the sphere (nodal line)."""
+    half = 0.5 * (s["E_hi"] - s["E_lo"])
+    i_min = int(np.argmin(half))
+    if half[i_min] >= 0.2 * np.median(half):
+        return True
+    q0 = s["q"][i_min]
+
+    def on_sphere(x):
+        d = np.array([np.sin(x[0]) * np.cos(x[1]), np.sin(x[0]) * np.sin(x[1]), np.cos(x[0])])
+        E = bands.eig(k_cart + r * d)[0][0]
+        return E[n] - E[n - 1]
+
+    x0 = [np.arccos(np.clip(q0[2] / r, -1, 1)), np.arctan2(q0[1], q0[0])]
+    res = optimize.minimize(on_sphere, x0, method="Nelder-Mead",
+                            options={"xatol": 1e-8, "fatol": gap_tol * 1e-2, "maxiter": 300})
+    return bool(res.fun >= gap_tol)
+
+
+def _analyse(bands: _Bands, k_cart: np.ndarray, n: int, energy: float, radius: float, gap_tol: float,
+             n_shrink: int = 5):
+    """Chirality and cone of a touching of bands (n-1, n) at Cartesian k_cart.
+
+    The flux is taken on spheres of radius r, r/3, r/9, ... until two successive ones give the
+    same non-zero integer (no other node between them); the larger of the two is reported.
+    Returns ("node", fields), ("nodal_line", info) or ("failure", info).
+    """
+    prev, history = None, []
+    for j in range(n_shrink):
+        r = radius / 3 ** j
+        s = sphere_flux(bands, k_cart, n, r)
+        history.append((r, s["flux"]))
+        if not _isolated(bands, s, k_cart, n, r, gap_tol):
+            return "nodal_line", {"sphere_radius_inv_A": r}
+        chi = int(np.rint(s["flux"]))
+        ok = abs(s["flux"] - chi) < 0.1 and chi != 0
+        stable = ok and prev is not None and prev[0] == chi
+        last = np.min(s["E_hi"] - s["E_lo"]) < 30 * gap_tol  # a smaller sphere would not be gapped
+        if stable or (ok and last):
+            s, r = (prev[1], prev[2]) if stable else (s, r)
+            vel, tilt, ratio = cone_fit(s["q"], s["E_lo"], s["E_hi"], energy)
+            return "node", {"chirality": chi, "flux": s["flux"], "velocity_eV_A": tuple(float(x) for x in vel),
+                            "tilt_eV_A": tuple(float(x) for x in tilt), "tilt_ratio": ratio, "radius": r,
+                            "flux_stable": bool(stable), "history": history}
+        prev = (chi, s, r) if ok else None
+        if last:
+            break
+    return "failure", {"reason": "Berry flux through the sphere is not a non-zero integer stable under "
+                                 "shrinking the sphere", "flux_over_2pi": s["flux"], "sphere_radius_inv_A": r}
+
+
+def _images(k_red: np.ndarray, kops: np.ndarray, dets: np.ndarray, B: np.ndarray, tol: float):
+    """Distinct images K k (wrapped) of a reduced k and the chirality factor det R of each."""
+    out, fac = [], []
+    for K, d in zip(kops, dets):
+        k2 = _wrap(K @ k_red)
+        if not out or _periodic_distance(B, k2, np.array(out)).min() > tol:
+            out.append(k2)
+            fac.append(int(d))
+    return np.array(out), np.array(fac)
+
+
+def _known(B, k_red, n, found, tol) -> bool:
+    """Whether k lies within ``tol`` (1/Angstrom) of a known node of the same bands."""
+    same = [f["k_red"] for f in found if f["n"] == n]
+    return bool(same) and bool(_periodic_distance(B, k_red, np.array(same)).min() < tol)
+
+
+def _room(B, k_red, n, found, radius: float, skip=None) -> float:
+    """Flux-sphere radius: ``radius``, or 0.45 x the distance to the nearest other node of the
+    same bands when that is smaller (a sphere must hold one node)."""
+    others = [f["k_red"] for f in found if f["n"] == n and f is not skip]
+    if not others:
+        return radius
+    return float(min(radius, 0.45 * _periodic_distance(B, k_red, np.array(others)).min()))
+
+
+def _recheck(bands: _Bands, found: list, failures: list, radius: float, gap_tol: float) -> None:
+    """Redo the flux of nodes whose sphere reaches another node found later (in place)."""
+    B = bands.B
+    for f in list(found):
+        r = _room(B, f["k_red"], f["n"], found, radius, skip=f)
+        if r >= f["radius"] * 0.999:
+            continue
+        kind, inf = _analyse(bands, f["k_red"] @ B, f["n"], f["energy"], r, gap_tol)
+        if kind == "node":
+            f.update(inf)
+        else:
+            found.remove(f)
+            failures.append({"bands": [f["n"], f["n"] + 1], "k_reduced": f["k_red"].tolist(),
+                             "energy_eV": f["energy"], "star": f["star"], **inf})
+
+
+def _symmetry(model: TBModel, symmetry):
+    """CrystalSymmetry or None, and the k-space operations with det R of each."""
+    from .symmetry import CrystalSymmetry, find_symmetry, kspace_operations
+
+    if symmetry is None or symmetry is False or symmetry == "off":
+        return None, np.eye(3, dtype=int)[None], np.ones(1)
+    if isinstance(symmetry, CrystalSymmetry):
+        sym = symmetry
+    elif model.atoms is None:
+        raise GMEInputError(f"{model.name}: no structure is known, so symmetry cannot be used (use symmetry 'off')")
+    else:
+        sym = find_symmetry(model.atoms, source=model.name)
+    kops, rots = kspace_operations(sym)
+    return sym, kops, np.rint(np.linalg.det(rots))
+
+
+def find_nodes(model: TBModel, window: Sequence[float], *, scan_mesh: Sequence[int] = (24, 24, 24),
+               symmetry="auto", scan_gap: float = 0.3, dense_gap: float = 0.1, gap_tol: float = 1e-5, radius: float = 0.01,
+               same_tol: float = 1e-3, image_tol: float = 0.05, spin_degeneracy: int = 1) -> NodeSearch:
+    """Find the band touchings of consecutive bands with mid-gap energy in ``window``.
+
+    Parameters
+    ----------
+    model : TBModel
+    window : (EMIN, EMAX), eV
+    scan_mesh : 3 ints, the coarse mesh of the whole zone (see the module docstring).
+    symmetry : "auto" (spglib on ``model.atoms``; time reversal for non-magnetic crystals),
+        "off", or a :class:`gme_wannier.symmetry.CrystalSymmetry`.
+    scan_gap : eV, largest gap at a mesh minimum that is followed.
+    dense_gap : eV, every mesh point with a smaller gap is a starting point too.
+    gap_tol : eV, a minimum with a smaller gap is a touching.
+    radius : 1/Angstrom, the flux sphere (shrunk by 3 and 9 when needed).
+    same_tol : 1/Angstrom, touchings closer than this are the same node.
+    image_tol : 1/Angstrom, how far the refined node may lie from its symmetry image.
+    spin_degeneracy : 1 or 2, multiplies the ZMS estimate (2 without spin-orbit coupling).
+
+    Returns
+    -------
+    NodeSearch (frozen); deterministic (no random numbers; sorted starting points).
+    """
+    from threadpoolctl import threadpool_limits
+
+    lo, hi = (float(x) for x in window)
+    if not hi > lo:
+        raise GMEInputError("--window: EMIN must be below EMAX (eV)")
+    t0 = time.perf_counter()
+    sym, kops, dets = _symmetry(model, symmetry)
+    bands = _Bands(model)
+    B = bands.B
+    found, lines, failures, stars = [], [], [], []
+    with threadpool_limits(limits=1):  # small matrices: threaded BLAS only adds overhead
+        starts = scan_starts(bands, scan_mesh, (lo, hi), sym=sym, scan_gap=scan_gap, dense_gap=dense_gap)
+        n_gapped, n_scan = 0, len(starts)
+        for n, k0_red, _ in starts:  # grows: nodes hidden inside a first flux sphere are looked for
+            k, g, dg, e = _minimize_gap(bands, k0_red @ B, n, gap_tol)
+            k_red = _wrap(k @ bands.Binv)
+            if g >= gap_tol:
+                if dg > 0.05:  # still on the slope of a cone: the minimisation did not converge
+                    failures.append({"reason": "minimisation did not converge", "bands": [n, n + 1],
+                                     "k_reduced": k_red.tolist(), "gap_eV": g, "grad_gap_eV_A": dg})
+                else:
+                    n_gapped += 1
+                continue
+            if not (lo <= e <= hi) or _known(B, k_red, n, found, same_tol):
+                continue
+            if any(ln["n"] == n and _periodic_distance(B, k_red, np.array([ln["k_red"]])).min() < 10 * radius
+                   for ln in lines):
+                continue
+            starts += _new_star(bands, model, n, k_red, e, kops, dets, found, lines, failures, stars,
+                                gap_tol=gap_tol, radius=radius, same_tol=same_tol, image_tol=image_tol)
+        _recheck(bands, found, failures, radius, gap_tol)
+    return _assemble(model, found, lines, failures, stars, sym, spin_degeneracy, {
+        "window_eV": [lo, hi], "scan_mesh": list(scan_mesh), "scan_gap_eV": scan_gap, "dense_gap_eV": dense_gap, "gap_tol_eV": gap_tol,
+        "sphere_radius_inv_A": radius, "symmetry": sym.international if sym is not None else "off",
+        "n_kspace_operations": int(len(kops)), "n_starts": n_scan, "n_extra_starts": len(starts) - n_scan, "n_gapped_minima": n_gapped,
+        "n_band_evaluations": bands.n_eval, "seconds": time.perf_counter() - t0})
+
+
+def _new_star(bands, model, n, k_red, e, kops, dets, found, lines, failures, stars, *, gap_tol, radius,
+              same_tol, image_tol) -> list:
+    """Analyse a new touching and its symmetry images; append to found / lines / failures / stars.
+
+    Returns extra starting points (band, k_red, 0) around the node when a larger sphere had a
+    different charge (other nodes close by)."""
+    B = bands.B
+    kind, info = _analyse(bands, k_red @ B, n, e, _room(B, k_red, n, found, radius), gap_tol)
+    if kind == "nodal_line":
+        lines.append({"n": n, "k_red": k_red, "bands": [n, n + 1], "k_reduced": k_red.tolist(),
+                      "energy_eV": e, "kind": "nodal line: the touching is not isolated", **info})
+        return []
+    if kind == "failure":
+        failures.append({"bands": [n, n + 1], "k_reduced": k_red.tolist(), "energy_eV": e, **info})
+        return []
+    sid = len(stars)
+    imgs, fac = _images(k_red, kops, dets, B, same_tol)
+    members = []
+    for k_img, f in zip(imgs, fac):
+        if members:
+            k, g, _, e_img = _minimize_gap(bands, k_img @ B, n, gap_tol, fallback=False)
+            k2 = _wrap(k @ bands.Binv)
+            if g >= gap_tol or _periodic_distance(B, k2, k_img[None])[0] > image_tol:
+                failures.append({"reason": "symmetry image is not a node of this Hamiltonian", "bands": [n, n + 1],
+                                 "k_reduced": k_img.tolist(), "gap_eV": g, "star": sid})
+                continue
+            if _known(B, k2, n, found, same_tol):
+                continue
+            kind, inf = _analyse(bands, k, n, e_img, _room(B, k2, n, found, radius), gap_tol)
+            if kind != "node":
+                failures.append({"bands": [n, n + 1], "k_reduced": k2.tolist(), "energy_eV": e_img, "star": sid,
+                                 **inf})
+                continue
+        else:
+            k2, g, e_img, inf = k_red, bands.gap(k_red @ B, n)[0], e, info
+        if members and inf["chirality"] != f * members[0]["chirality"]:
+            failures.append({"reason": "chirality differs from det(R) times that of the star's first node",
+                             "bands": [n, n + 1], "k_reduced": k2.tolist(), "chirality": inf["chirality"],
+                             "star": sid})
+        rec = {"n": n, "k_red": k2, "energy": e_img, "gap": float(g), "star": sid, **inf}
+        members.append(rec)
+        found.append(rec)
+    stars.append({"id": sid, "bands": [n, n + 1], "n_images": int(len(imgs)), "size": len(members),
+                  "chirality": int(members[0]["chirality"]),
+                  "energy_eV": [min(m["energy"] for m in members), max(m["energy"] for m in members)],
+                  "k_reduced_first": members[0]["k_red"].tolist()})
+    return _neighbour_starts(B, n, k_red, info)
+
+
+def _neighbour_starts(B: np.ndarray, n: int, k_red: np.ndarray, info: dict) -> list:
+    """Starts on shells around a node whose charge changed between the largest sphere and the
+    reported one: 26 directions at each sphere radius beyond the reported one and between them."""
+    hist = info["history"]
+    if all(abs(f - info["chirality"]) < 0.1 for _, f in hist):
+        return []
+    radii = [r for r, _ in hist if r > info["radius"] * 1.01]
+    radii += [np.sqrt(a * b) for a, b in zip(radii, radii[1:] + [info["radius"]])]
+    dirs = np.indices((3, 3, 3)).reshape(3, -1).T - 1
+    dirs = dirs[np.any(dirs != 0, axis=1)]
+    dirs = dirs / np.linalg.norm(dirs, axis=1)[:, None]
+    k_cart = k_red @ B
+    Binv = np.linalg.inv(B)
+    return [(n, (k_cart + r * d) @ Binv, 0.0) for r in sorted(radii) for d in dirs]
+
+
+def zms_estimate(nodes: Sequence[Node], spin_degeneracy: int = 1) -> dict:
+    """ZMS Eq. 17, alpha = (e^2/3h^2) sum_nu chi_nu eps_nu (A m^-2 T^-1), per band pair and summed.
+
+    The sum is independent of the energy zero only when the charges of a pair add to zero
+    (``balanced``); each node's own term (Eq. 16) is chi (eps - E_F), see theory.md.
+    """
+    pairs: dict = {}
+    for nd in nodes:
+        p = pairs.setdefault(tuple(nd.bands), {"bands": list(nd.bands), "n_nodes": 0, "total_chirality": 0,
+                                               "sum_chi_eps_eV": 0.0})
+        p["n_nodes"] += 1
+        p["total_chirality"] += nd.chirality
+        p["sum_chi_eps_eV"] += nd.chirality * nd.energy_eV
+    for p in pairs.values():
+        p["balanced"] = p["total_chirality"] == 0
+        p["alpha_A_m2_T"] = spin_degeneracy * E2_OVER_H2_EV / 3.0 * p["sum_chi_eps_eV"]
+    total = sum(p["alpha_A_m2_T"] for p in pairs.values())
+    return {"formula": "alpha = (e^2/3h^2) sum_nu chi_nu eps_nu (ZMS Eq. 17), isotropic linear nodes",
+            "spin_degeneracy": spin_degeneracy, "per_band_pair": list(pairs.values()),
+            "alpha_iso_A_m2_T": total, "balanced": all(p["balanced"] for p in pairs.values())}
+
+
+def _assemble(model, found, lines, failures, stars, sym, spin_degeneracy, info) -> NodeSearch:
+    """Sorted, renumbered Node objects, stars and the ZMS estimate."""
+    B = model.recip_lattice
+    for st in stars:  # after _recheck: members and charges as finally found
+        mem = [f for f in found if f["star"] == st["id"]]
+        if mem:
+            st.update(size=len(mem), chirality=int(mem[0]["chirality"]), k_reduced_first=mem[0]["k_red"].tolist(),
+                      energy_eV=[min(m["energy"] for m in mem), max(m["energy"] for m in mem)],
+                      uniform_chirality=len({m["chirality"] for m in mem}) == 1)
+    stars = [st for st in stars if any(f["star"] == st["id"] for f in found)]
+    order = sorted(range(len(stars)), key=lambda i: (stars[i]["bands"], round(stars[i]["energy_eV"][0], 6),
+                                                     -stars[i]["chirality"], tuple(np.round(stars[i]["k_reduced_first"], 6))))
+    new_id = {stars[old]["id"]: new for new, old in enumerate(order)}
+    nodes = []
+    for f in sorted(found, key=lambda f: (new_id[f["star"]], tuple(np.round(f["k_red"], 6)))):
+        k = np.asarray(f["k_red"], float)
+        nodes.append(Node(k_reduced=tuple(float(x) for x in k), k_cartesian=tuple(float(x) for x in k @ B),
+                          energy_eV=float(f["energy"]), bands=(f["n"], f["n"] + 1), chirality=int(f["chirality"]),
+                          flux=float(f["flux"]), gap_eV=float(f["gap"]), velocity_eV_A=f["velocity_eV_A"],
+                          tilt_eV_A=f["tilt_eV_A"], tilt_ratio=float(f["tilt_ratio"]), radius=float(f["radius"]),
+                          flux_stable=f["flux_stable"], star=new_id[f["star"]]))
+    zms = zms_estimate(nodes, spin_degeneracy)
+    star_out = []
+    for old in order:
+        s = dict(stars[old], id=new_id[stars[old]["id"]])
+        members = [nd for nd in nodes if nd.star == s["id"]]
+        s["alpha_zms_A_m2_T"] = spin_degeneracy * E2_OVER_H2_EV / 3.0 * sum(nd.chirality * nd.energy_eV
+                                                                             for nd in members)
+        star_out.append(s)
+    for f in failures:
+        if "star" in f:
+            f["star"] = new_id.get(f["star"], f["star"])
+    lines_out = [{k: v for k, v in ln.items() if k not in ("n", "k_red")} for ln in lines]
+    if sym is not None:
+        from .calculate import band_symmetry_error
+
+        info["band_symmetry_error_eV"] = band_symmetry_error(model, sym, emax=info["window_eV"][1] + 1.0)
+    return NodeSearch(nodes=tuple(nodes), stars=tuple(star_out), nodal_lines=tuple(lines_out),
+                      failures=tuple(failures), zms=zms, info=info)
+
+
+def nodes_text(search: NodeSearch) -> str:
+    """A table of the stars (one line each) and the ZMS estimate."""
+    rows = [f"{'star':>4} {'bands':>7} {'size':>4} {'chi':>4} {'E (eV)':>15} {'first k (reduced)':>26} "
+            f"{'|v| (eV A)':>10} {'tilt':>5}"]
+    for s in search.stars:
+        m = [nd for nd in search.nodes if nd.star == s["id"]]
+        e0, e1 = s["energy_eV"]
+        k = ", ".join(f"{x:6.3f}" for x in m[0].k_reduced)
+        rows.append(f"{s['id']:4d} {m[0].bands[0]:3d}-{m[0].bands[1]:<3d} {s['size']:4d} {s['chirality']:+4d} "
+                    f"{e0:7.4f}-{e1:7.4f} ({k}) {np.mean(m[0].velocity_eV_A):10.3f} {m[0].tilt_ratio:5.2f}")
+    z = search.zms
+    rows.append(f"{len(search.nodes)} nodes in {len(search.stars)} stars, total chirality "
+                f"{sum(nd.chirality for nd in search.nodes):+d}; {len(search.nodal_lines)} nodal-line points; "
+                f"{len(search.failures)} failures")
+    rows.append(f"ZMS Eq. 17 (x{z['spin_degeneracy']} spin): alpha_iso = {z['alpha_iso_A_m2_T']:.3e} A m^-2 T^-1"
+                + ("" if z["balanced"] else "  (charges do not balance: the estimate depends on the energy zero)"))
+    return "\n".join(rows)
