@@ -1,0 +1,265 @@
+"""The natural-gyrotropy family (gme_wannier.gyrotropic): Wannier90's own test-suite references,
+physics identities (static limit of D~, tracelessness of D, symmetry zeros, enantiomers) and the
+file layouts. Run with ``pytest -s`` to see the measured numbers.
+"""
+
+import os
+import shutil
+
+import ase
+import numpy as np
+import pytest
+
+from gme_wannier import gyrotropic as gy
+from gme_wannier import testmodels
+from gme_wannier.bands import Interpolator
+from gme_wannier.integrate import GMESettings
+from gme_wannier.io.writers import read_w90_gyrotropic, w90_dos_text, w90_tensor_text
+from gme_wannier.kmesh import box_mesh, uniform_mesh
+from gme_wannier.smearing import Smearing
+from gme_wannier.symmetry import find_symmetry
+
+from conftest import need
+
+REF = os.path.join(os.path.dirname(__file__), "..", "validation", "reference", "w90_testsuite_te_gyrotropic")
+ALL = ("C", "D", "Dw", "NOA", "DOS")
+
+
+def _sums(model, names, k, w, st, sym=None, interp=None, **kw):
+    """The quantities' chunk sums over (k, w) in chunks of 300, then finish: name -> array."""
+    interp = interp or Interpolator(model, external=st.external, spin=st.spin)
+    out = {}
+    for q in gy.make_quantities(names, **kw):
+        raw = {}
+        for i in range(0, len(k), 300):
+            part = q.chunk(interp, k[i:i + 300], w[i:i + 300], st)
+            raw = {key: raw.get(key, 0) + v for key, v in part.items()}
+        out.update(q.finish(raw, model, st, sym))
+    return out
+
+
+def _mesh(n):
+    k = uniform_mesh((n, n, n))
+    return k, np.full(len(k), 1.0 / len(k))
+
+
+def _rel(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    from gme_wannier.io.w90native import load_postw90_model
+    from gme_wannier.io.win import read_win
+
+    d = tmp_path_factory.mktemp("te_toy")
+    for ext in (".win", ".chk.fmt", ".eig", ".mmn", ".uHu"):
+        shutil.copy(need("Te_toy_w90testsuite", "Te" + ext), d / ("Te" + ext))
+    seed = str(d / "Te")
+    return load_postw90_model(seed, read_win(seed + ".win"), use_ws_distance=False)
+
+
+def test_toy_te_matches_wannier90_test_suite(toy):
+    # the box, smearing, Fermi levels and frequencies of the test suite's Te.win
+    st = GMESettings(fermi_energies=[2, 4, 6, 8, 10], smearing=Smearing("gaussian", 0.1, max_arg=5.0),
+                     degen_thresh=1e-3, degeneracy="skip")
+    k, w = box_mesh([0.33333, 0.33333, 0.5], [0.2, 0, 0], [0, 0.2, 0], [0, 0, 0.2], [5, 5, 5])
+    res = _sums(toy, ALL, k, np.full(len(k), w), st, omega=[0.0, 0.05, 0.1], eigval_max=8.6667)
+    for ours, name in (("C", "C"), ("D", "D"), ("Dw", "tildeD"), ("NOA_orb", "NOA_orb"), ("DOS", "DOS")):
+        ef, om, ref = read_w90_gyrotropic(os.path.join(REF, f"Te-gyrotropic-{name}.dat"))
+        val = res[ours].reshape(ref.shape)
+        rel = _rel(val, ref)
+        print(f"{name}: max|diff|/max|ref| = {rel:.1e}")
+        assert rel < 1e-5  # the files print 6 digits; measured <= 1.7e-6
+
+
+@pytest.fixture(scope="module")
+def toy_conv1(tmp_path_factory):
+    """The same files with this package's default construction (phase convention I)."""
+    from gme_wannier.load import load_model
+
+    d = tmp_path_factory.mktemp("te_toy1")
+    for ext in (".win", ".chk.fmt", ".eig", ".mmn", ".uHu"):
+        shutil.copy(need("Te_toy_w90testsuite", "Te" + ext), d / ("Te" + ext))
+    return load_model(str(d / "Te"))
+
+
+def test_static_limit_of_tildeD_is_D(toy_conv1):
+    # internal terms only (A = iD): Omega~(omega -> 0, eta -> 0) = -2 Im sum_m A_nm A_mn is the
+    # curvature i eps D D of the orbital-moment code: two formulas, one number
+    st = GMESettings(fermi_energies=[5.0, 6.0, 7.0], smearing=Smearing("gaussian", 0.1), degen_thresh=1e-3,
+                     external=False, spin=False)
+    k, w = _mesh(6)
+    res = _sums(toy_conv1, ["D", "Dw"], k, w, st, omega=[0.0, 1e-4], eta=1e-9)
+    assert np.abs(res["D"]).max() > 1e-2
+    print("D~(0)/D - 1:", _rel(res["Dw"][0], res["D"]), " D~(1e-4 eV):", _rel(res["Dw"][1], res["D"]))
+    assert _rel(res["Dw"][0], res["D"]) < 1e-9
+    assert _rel(res["Dw"][1], res["D"]) < 1e-4
+    # at finite frequency the dynamical dipole departs from D
+    res1 = _sums(toy_conv1, ["Dw"], k, w, st, omega=[0.5], eta=1e-9)
+    assert 1e-3 < _rel(res1["Dw"][0], res["D"])
+
+
+_SX = np.array([[0, 1], [1, 0]], complex)
+_SY = np.array([[0, -1j], [1j, 0]])
+_SZ = np.diag([1.0, -1.0]).astype(complex)
+
+
+def gapped_model(t=0.3, M=4.0, c=0.2):
+    """Two bands, gap >= 2 t (M - 3): H = eps(k) + d(k).sigma with d = t (sin kx, sin ky,
+    M - sum cos) + c sin kz sigma_z + 0.1 cos(kx + ky) sigma_x: no inversion, no mirror, no
+    degeneracy anywhere, so every Fermi-surface integrand is smooth (exponential convergence)."""
+    from gme_wannier.model import TBModel
+
+    H: dict = {}
+
+    def add(R, X):
+        H[R] = H.get(R, 0) + X
+
+    add((0, 0, 0), t * M * _SZ)
+    for ax, w in ((0, 0.1), (1, 0.15), (2, 0.2)):
+        e = tuple(int(i == ax) for i in range(3))
+        me = tuple(-x for x in e)
+        add(e, -t * _SZ / 2 + w * np.eye(2) / 2)
+        add(me, -t * _SZ / 2 + w * np.eye(2) / 2)
+        if ax < 2:
+            s = _SX if ax == 0 else _SY
+            add(e, t * s / 2j)
+            add(me, -t * s / 2j)
+    add((0, 0, 1), c * _SZ / 2j)
+    add((0, 0, -1), -c * _SZ / 2j)
+    add((1, 1, 0), 0.1 * _SX / 2)
+    add((-1, -1, 0), 0.1 * _SX / 2)
+    iR = np.array(sorted(H))
+    return TBModel(real_lattice=np.diag([3.0, 3.2, 3.5]), iRvec=iR, H_R=np.array([H[tuple(R)] for R in iR]),
+                   centres_cart=np.zeros((2, 3)), name="gapped two-band")
+
+
+def test_berry_curvature_dipole_is_traceless():
+    # tr D = (1/(2pi)^3) int sum_n (-f') grad E . Omega = (1/(2pi)^3) int sum_n f div Omega = 0
+    # (Omega is a curl; at a node both bands carry opposite charges with the same f). On a
+    # mesh the sum converges exponentially when nothing is singular: measured |tr D|/max|D|
+    # 2e-2 (8^3), 1.6e-3 (12^3), 1.3e-5 (16^3), 4e-7 (20^3) while D itself is 5e-4..7.5e-4
+    model = gapped_model()
+    st = GMESettings(fermi_energies=[-1.3, -1.0, 1.0, 1.3], smearing=Smearing("gaussian", 0.25), degen_thresh=1e-3)
+    k, w = _mesh(16)
+    D = _sums(model, ["D"], k, w, st)["D"]
+    scale = np.abs(D).max(axis=(1, 2))
+    tr = np.abs(np.trace(D, axis1=1, axis2=2))
+    print("max|D|:", scale, " |tr D|/max|D|:", tr / scale)
+    assert np.all(scale > 3e-4)
+    assert np.all(tr < 1e-4 * scale)
+    # the traceless tensor is not zero: D is far from a multiple of the identity
+    assert np.all(np.abs(D - np.eye(3) * D[:, :1, :1]).max(axis=(1, 2)) > 0.1 * scale)
+
+
+def test_centrosymmetric_zeros():
+    # inversion-symmetric Hamiltonian: the axial D, D~, NOA vanish on the whole mesh; C does not
+    model = testmodels.rocksalt_like()
+    E = Interpolator(model, external=False).energies(np.random.default_rng(0).random((64, 3)))
+    st = GMESettings(fermi_energies=list(np.quantile(E, [0.3, 0.6])), smearing=Smearing("gaussian", 0.1))
+    k, w = _mesh(7)
+    res = _sums(model, ALL, k, w, st, omega=[0.1])
+    cosi = testmodels.cosi_like()
+    ref = _sums(cosi, ALL, k, w, st, omega=[0.1])
+    for key in ("D", "Dw", "NOA_orb"):
+        assert np.abs(ref[key]).max() > 1e-6, key
+        assert np.abs(res[key]).max() < 1e-10 * np.abs(ref[key]).max(), key
+    assert np.abs(res["C"]).max() > 1.0
+    # and a chiral Hamiltonian labelled with a centrosymmetric structure projects to zero
+    sym = find_symmetry(ase.Atoms("H", cell=cosi.real_lattice, pbc=True))
+    proj = _sums(cosi, ALL, k, w, st, sym=sym, omega=[0.1])
+    for key in ("D", "Dw", "NOA_orb"):
+        assert np.abs(proj[key]).max() < 1e-12 * np.abs(ref[key]).max(), key
+    C = proj["C"]  # polar, even: a*1 in a cubic group
+    assert np.abs(C - np.trace(C, axis1=1, axis2=2)[:, None, None] / 3 * np.eye(3)).max() < 1e-12 * np.abs(C).max()
+
+
+def _mirror(T, axial, axis=0):
+    M = np.eye(3)
+    M[axis, axis] = -1.0
+    return (-1.0 if axial else 1.0) * np.einsum("ia,...ab,jb->...ij", M, T, M)
+
+
+def test_enantiomers_flip_D_gamma_and_K(toy_conv1):
+    toy = toy_conv1
+    from gme_wannier.integrate import fermi_surface_chunk, to_ampere
+
+    st = GMESettings(fermi_energies=[5.6, 6.0], smearing=Smearing("gaussian", 0.15), degen_thresh=1e-3)
+    k, w = _mesh(6)
+    mir = toy.mirrored(0)
+    a = _sums(toy, ALL, k, w, st, omega=[0.05])
+    b = _sums(mir, ALL, k, w, st, omega=[0.05])
+    for key, axial in (("D", True), ("Dw", True), ("NOA_orb", True), ("C", False)):
+        assert _rel(b[key], _mirror(a[key], axial)) < 1e-9, key
+    assert _rel(b["DOS"], a["DOS"]) < 1e-12
+    Ka = to_ampere(fermi_surface_chunk(Interpolator(toy), k, w, st), toy, st)["orbital"]
+    Kb = to_ampere(fermi_surface_chunk(Interpolator(mir), k, w, st), mir, st)["orbital"]
+    assert _rel(Kb, _mirror(Ka, True)) < 1e-9
+    # with the point groups 32 of P3_121 and P3_221: diag(a, a, c) and exactly the opposite sign
+    sa, sb = find_symmetry(toy.atoms), find_symmetry(mir.atoms)
+    assert (sa.number, sb.number) == (152, 154)
+    for key in ("D", "NOA_orb"):
+        x, y = gy.project_rank2(a[key], sa, axial=True), gy.project_rank2(b[key], sb, axial=True)
+        print(key, "enantiomer:", _rel(y, -x))
+        assert np.abs(x).max() > 1e-6 and _rel(y, -x) < 1e-3  # C3 of the Wannier basis ~1e-5
+        off = x.reshape(-1, 9)[:, [1, 2, 3, 5, 6, 7]]
+        assert np.abs(off).max() < 1e-12 * np.abs(x).max()
+
+
+def test_noa_gauge_covariant_with_degenerate_groups(tmp_path, monkeypatch):
+    # Te_tut24 on 6^3 (H, with its doubly degenerate valence top 0.12 eV below the conduction
+    # band, is on the mesh): a random unitary inside every degenerate group leaves the 'group'
+    # result unchanged; postw90's formula ('skip') changes with that choice
+    from gme_wannier.load import load_model
+
+    for ext in (".win", ".chk", ".eig", ".mmn"):
+        shutil.copy(need("Te_tut24", "Te" + ext), tmp_path / ("Te" + ext))
+    model = load_model(str(tmp_path / "Te"), use_uhu=False)
+    k, w = _mesh(6)
+    eigh = np.linalg.eigh
+
+    def rotated_eigh(H):
+        E, U = eigh(H)
+        if H.ndim == 3:
+            rng = np.random.default_rng(1)
+            lab = gy.mom.degenerate_groups(E, 1e-6)
+            for i in range(len(E)):
+                for g in np.unique(lab[i]):
+                    idx = np.nonzero(lab[i] == g)[0]
+                    if len(idx) > 1:
+                        Q, _ = np.linalg.qr(rng.normal(size=(len(idx),) * 2) + 1j * rng.normal(size=(len(idx),) * 2))
+                        U[i][:, idx] = U[i][:, idx] @ Q
+        return E, U
+
+    rel = {}
+    for mode in ("group", "skip"):
+        st = GMESettings(fermi_energies=[6.0], smearing=Smearing("gaussian", 0.02), degen_thresh=1e-3, degeneracy=mode)
+        ref = _sums(model, ["NOA"], k, w, st, omega=[0.1])["NOA_orb"]
+        with monkeypatch.context() as m:
+            m.setattr(gy.np.linalg, "eigh", rotated_eigh)
+            rot = _sums(model, ["NOA"], k, w, st, omega=[0.1])["NOA_orb"]
+        rel[mode] = _rel(rot, ref)
+    print("NOA change under a random gauge in the degenerate groups:", rel)
+    assert rel["group"] < 1e-8  # measured 2e-10
+    assert rel["skip"] > 1e-3
+
+
+def test_gamma_layout_and_files(tmp_path):
+    ef, om, G = read_w90_gyrotropic(os.path.join(REF, "Te-gyrotropic-NOA_orb.dat"))
+    assert G.shape == (3, 5, 3, 3) and np.allclose(om, [0, 0.05, 0.1])
+    gam = gy.gamma_tensor(G)
+    assert np.array_equal(gam, -np.swapaxes(gam, -3, -2))  # antisymmetric in its first two indices
+    assert gam[0, 0, 0, 1, 2] == pytest.approx(-0.475838e2)  # postw90's 'xyz' column
+    assert gam[0, 0, 1, 2, 0] == pytest.approx(-0.443840e2)  # 'yzx'
+    assert gam[0, 0, 0, 1, 0] == pytest.approx(-0.276601e1)  # the 8th column (labelled 'yzz') is xyx
+    # text -> file -> array round trips, both layouts and the DOS
+    for layout, T in (("noa", G), ("sym", np.random.default_rng(0).normal(size=(3, 5, 3, 3)))):
+        p = tmp_path / f"{layout}.dat"
+        p.write_text(w90_tensor_text(ef, om, T, "test", "Ang", layout=layout))
+        e2, o2, T2 = read_w90_gyrotropic(str(p))
+        assert np.allclose(e2, ef) and np.allclose(o2, om)
+        assert np.allclose(T2, T, rtol=1e-5, atol=1e-6 * np.abs(T).max())
+    p = tmp_path / "dos.dat"
+    p.write_text(w90_dos_text(ef, np.arange(5.0)))
+    assert np.allclose(read_w90_gyrotropic(str(p))[2], np.arange(5.0))
