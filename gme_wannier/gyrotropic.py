@@ -37,7 +37,7 @@ from .io.errors import GMEInputError
 from .units import e, eps0, hbar, m_e
 
 __all__ = ["C", "D", "Dw", "DOS", "NOA", "make_quantities", "band_block", "QUANTITY_NAMES",
-           "project_rank2", "gamma_tensor"]
+           "project_rank2", "gamma_tensor", "quantities_from_options"]
 
 QUANTITY_NAMES = ("C", "D", "Dw", "NOA", "DOS")
 _ALPHA = (1, 2, 0)  # (a, b) cyclic pair of d = x, y, z
@@ -312,7 +312,8 @@ class Dw:
         return _blocks(interp, k_red, weights, fn)
 
     def finish(self, raw, model, st, sym) -> dict:
-        return {"Dw": _sym(raw["Dw"] / model.cell_volume, sym, axial=True)}
+        return {"Dw": _sym(raw["Dw"] / model.cell_volume, sym, axial=True),
+                "omega_eV": np.array(self.omega, dtype=float)}
 
 
 def _noa_pair_terms(b: dict, A: np.ndarray, vmat: np.ndarray, spin: bool) -> tuple:
@@ -406,7 +407,8 @@ class NOA:
 
     def finish(self, raw, model, st, sym) -> dict:
         V = model.cell_volume
-        out = {"NOA_orb": _sym(raw["NOA_orb"] * 1e10 * e / (V * eps0), sym, axial=True)}
+        out = {"NOA_orb": _sym(raw["NOA_orb"] * 1e10 * e / (V * eps0), sym, axial=True),
+               "omega_eV": np.array(self.omega, dtype=float)}
         if "NOA_spin" in raw:
             out["NOA_spin"] = _sym(raw["NOA_spin"] * 1e30 * hbar ** 2 / (V * eps0 * m_e), sym, axial=True)
         return out
@@ -434,3 +436,22 @@ def make_quantities(names: Sequence[str], *, omega: Sequence[float] = (0.0,), et
         raise GMEInputError(f"unknown quantities {unknown} (choose from K, {', '.join(QUANTITY_NAMES)})")
     order = ["NOA", "C", "D", "Dw", "DOS"]
     return [made[n] for n in order if n in names]
+
+
+def quantities_from_options(o: dict) -> list:
+    """The quantity objects asked for by the CLI options ``quantities`` ("K,C,D,Dw,NOA,DOS"),
+    ``omega`` (hbar omega, eV) and ``eigval_max`` (eV); [] for K alone (always computed)."""
+    text = o.get("quantities") or "K"
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    bad = [n for n in names if n not in QUANTITY_NAMES + ("K",)]
+    if bad or not names:
+        raise GMEInputError(f"--quantities: unknown {', '.join(bad) or 'empty list'}; give a comma-separated "
+                            f"list from K,{','.join(QUANTITY_NAMES)} (e.g. K,C,NOA)")
+    omega = o.get("omega")
+    if omega is None:
+        omega = [0.0]
+    if any(not np.isfinite(x) or x < 0 for x in omega):
+        raise GMEInputError("--omega: frequencies hbar*omega must be finite and >= 0 (eV)")
+    if o.get("omega") is not None and not ({"Dw", "NOA"} & set(names)):
+        raise GMEInputError("--omega: only Dw and NOA depend on the frequency; add them to --quantities")
+    return make_quantities(names, omega=omega, eigval_max=o.get("eigval_max"))

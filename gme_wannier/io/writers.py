@@ -200,3 +200,34 @@ def read_w90_gyrotropic(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         T[:, 1, 2], T[:, 2, 1] = yz + x, yz - x
     order = np.argsort(a[:, 1], kind="stable")
     return ef, om, T[order].reshape(len(om), len(ef), 3, 3)
+
+
+# postw90's file names, titles and units (gyrotropic_main), per output array
+_FILES = (("C", "C", "the C tensor -- Eq. B6 of TPS18", "Ampere/cm", "sym"),
+          ("D", "D", "the D tensor -- Eq. 2 of TPS18", "dimensionless", "sym"),
+          ("Dw", "tildeD", "the tildeD tensor -- Eq. 12 of TPS18", "dimensionless", "sym"),
+          ("NOA_orb", "NOA_orb", "the tensor gamma_abc^orb (Eqs. C12, C14 of TPS18)", "Ang", "noa"),
+          ("NOA_spin", "NOA_spin", "the tensor gamma_abc^spin (Eqs. C12, C15 of TPS18)", "Ang", "noa"),
+          ("DOS", "DOS", "density of states", "eV^{-1}.Ang^{-3}", "dos"))
+
+
+def w90_dat_texts(extra: dict, fermi_energies: np.ndarray, prefix: str) -> list:
+    """(path, text) of ``PREFIX-gme-{C,D,tildeD,NOA_orb,NOA_spin,DOS}.dat`` for the arrays in
+    ``extra`` (quantity name -> dict of arrays, as ``GMEResult.extra``;
+    :mod:`gme_wannier.gyrotropic`), in postw90's layouts."""
+    arrays: dict = {}
+    for tensors in extra.values():
+        arrays.update(tensors)
+    out = []
+    for key, fname, title, units, layout in _FILES:
+        if key not in arrays:
+            continue
+        path = f"{prefix}-gme-{fname}.dat"
+        if layout == "dos":
+            text = w90_dos_text(fermi_energies, arrays[key])
+        else:
+            T = np.asarray(arrays[key])
+            omegas = arrays.get("omega_eV") if T.ndim == 4 else None
+            text = w90_tensor_text(fermi_energies, omegas, T, title, units, layout=layout)
+        out.append((path, text))
+    return out
