@@ -203,7 +203,7 @@ def get_comm(mode: str = "auto") -> Comm:
     return MPIComm(world)
 
 
-SYNC_TIMEOUT = 20.0
+SYNC_TIMEOUT = 10.0
 """Seconds the ranks wait for each other on an error raised on all ranks (see :func:`guard`)."""
 
 

@@ -1,7 +1,7 @@
 """Crystal symmetry for the GME tensor: spglib in, point operations and allowed tensor form out.
 
 The GME tensor ``alpha_ij`` (and the per-k integrand ``F_ij(k)``) is a rank-2 *axial*,
-time-reversal-*even* tensor (PHYSICS.md section 7): under a point operation with Cartesian
+time-reversal-*even* tensor (docs/theory.md section 8): under a point operation with Cartesian
 matrix ``R`` (proper or improper) it transforms as ``T -> det(R) R T R^T``, and time reversal
 leaves it unchanged. Therefore
 
@@ -411,6 +411,8 @@ def structure_from_file(path: str | os.PathLike, format: str | None = None):
     import ase.io
 
     path = os.fspath(path)
+    if not os.path.lexists(path):
+        raise StructureFileError(f"{path}: structure file does not exist")
     try:
         check_input_file(path)
     except GMEInputError as exc:
@@ -512,7 +514,7 @@ def irreducible_kpoints(mesh, sym: CrystalSymmetry, shift=(0, 0, 0)) -> Irreduci
 
     With ``S_irr = symmetrize_tensor(sum_i weights[i] * F(k_red[i]), sym)``, ``S_irr`` equals
     ``symmetrize_tensor(mean of F over the full mesh, sym)``, which is the plain full-mesh
-    mean when ``F`` obeys the symmetry exactly (PHYSICS.md section 7).
+    mean when ``F`` obeys the symmetry exactly (docs/theory.md section 8).
 
     Parameters
     ----------

@@ -32,12 +32,25 @@ CHEAP = ["--symmetry", "off", "--mesh", "4", "4", "4", "--efermi", "0.0", "--qui
 NOEF = ["--symmetry", "off", "--mesh", "4", "4", "4", "--quiet", "--no-cache"]
 
 
-def run_cli(argv, capsys):
-    """(exit code, stdout, stderr) of the in-process command line."""
+class Hang(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise Hang("the command line blocked (e.g. opened a FIFO)")
+
+
+def run_cli(argv, capsys, timeout=60):
+    """(exit code, stdout, stderr) of the in-process command line; a hang fails after ``timeout`` s."""
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(timeout)
     try:
         rc = main([str(a) for a in argv])
     except SystemExit as exc:  # argparse
         rc = exc.code
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
     out = capsys.readouterr()
     return rc, out.out, out.err
 
@@ -385,6 +398,8 @@ def _one_atom_te(e, t):
 STRUCTURE_CASES = [
     ("weyl-symmetry-auto", lambda e, t: ["run", e["weyl"], *CHEAP[2:], *_o(t)], "--symmetry"),
     ("te-one-atom-structure", _one_atom_te, "--symmetry"),
+    ("te-toy-breaks-c3", lambda e, t: ["run", e["te"], "--source", "chk", "--mesh", "2", "2", "2", "--efermi", "6",
+                                       "--quiet", "--no-cache", *_o(t)], "--symmetry"),
     ("structure-missing", lambda e, t: ["run", e["weyl"], *CHEAP, "--structure", t / "no.cif", *_o(t)], "no.cif"),
     ("structure-garbage", lambda e, t: ["run", e["weyl"], *CHEAP, "--structure", write(t / "x.cif", "nonsense\n"),
                                         *_o(t)], "x.cif"),
