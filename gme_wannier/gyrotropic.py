@@ -37,7 +37,7 @@ from .io.errors import GMEInputError
 from .units import e, eps0, hbar, m_e
 
 __all__ = ["C", "D", "Dw", "DOS", "NOA", "make_quantities", "band_block", "QUANTITY_NAMES",
-           "project_rank2", "gamma_tensor", "quantities_from_options"]
+           "project_rank2", "gamma_tensor", "quantities_from_options", "rotatory_power"]
 
 QUANTITY_NAMES = ("C", "D", "Dw", "NOA", "DOS")
 _ALPHA = (1, 2, 0)  # (a, b) cyclic pair of d = x, y, z
@@ -205,8 +205,15 @@ def _sym(T, sym, axial):
 # the quantities
 
 
+class _Quantity:
+    @property
+    def fingerprint(self) -> str:
+        """Every parameter of the quantity (checkpoints of the k loop key on it)."""
+        return repr(self)
+
+
 @dataclass(frozen=True)
-class C:
+class C(_Quantity):
     """Ohmic tensor C_ij (A/cm), polar, symmetric (TPS18 Eq. B6); sigma = (2 pi e tau/hbar) C."""
 
     name: str = "C"
@@ -232,7 +239,7 @@ class C:
 
 
 @dataclass(frozen=True)
-class D:
+class D(_Quantity):
     """Berry-curvature dipole D_ij (dimensionless), axial (TPS18 Eq. 2)."""
 
     name: str = "D"
@@ -255,7 +262,7 @@ class D:
 
 
 @dataclass(frozen=True)
-class DOS:
+class DOS(_Quantity):
     """Density of states (1/(eV Angstrom^3)) with the smearing and degeneracy of the others."""
 
     name: str = "DOS"
@@ -283,7 +290,7 @@ def _frequencies(omega, eta, st) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Dw:
+class Dw(_Quantity):
     """D~_ij(omega) (dimensionless), axial (TPS18 Eq. 12), one tensor per frequency.
 
     omega : hbar omega values (eV); eta : broadening (eV) of z = hbar omega + i eta, None for
@@ -352,7 +359,7 @@ def _noa_pair_terms(b: dict, A: np.ndarray, vmat: np.ndarray, spin: bool) -> tup
 
 
 @dataclass(frozen=True)
-class NOA:
+class NOA(_Quantity):
     """Interband natural optical activity gamma (Angstrom), orbital and spin (TPS18 Eq. C12).
 
     omega : hbar omega values (eV); eta : broadening of z = hbar omega + i eta (eV), None for
@@ -455,3 +462,40 @@ def quantities_from_options(o: dict) -> list:
     if o.get("omega") is not None and not ({"Dw", "NOA"} & set(names)):
         raise GMEInputError("--omega: only Dw and NOA depend on the frequency; add them to --quantities")
     return make_quantities(names, omega=omega, eigval_max=o.get("eigval_max"))
+
+
+def rotatory_power(omega_eV, G_inter, alpha0=None, tau: Optional[float] = None, axis: int = 2) -> dict:
+    """Natural optical rotatory power for light along the Cartesian axis ``axis`` (an optic axis).
+
+    rho_inter = -(omega^2 / 2 c^2) Re gamma_abn(omega)            ((a, b, n) cyclic, gamma_abn = G[n, n])
+    rho_gme   = (mu0 / 2) Re D(omega tau) (alpha0_aa + alpha0_bb)   (ZMS; D = 1 for tau None)
+
+    Sign: this package's convention (docs/theory.md section 4, rho > 0 dextrorotatory, rho = mu0 a
+    for alpha = a 1); the first line is the interband NOA in that convention (Wannier90's manual
+    writes rho_0 = +(omega^2/2c^2) Re gamma_xyz for the opposite sense).
+
+    Parameters
+    ----------
+    omega_eV : (nw,) hbar omega, eV (> 0).
+    G_inter : (nw, nE, 3, 3) the NOA arrays G[d, c] (``NOA_orb`` plus ``NOA_spin``), Angstrom.
+    alpha0 : (nE, 3, 3) clean-limit GME tensor, A m^-2 T^-1 (``GMEResult.alpha``), optional.
+    tau : relaxation time, s (None: clean limit).
+
+    Returns
+    -------
+    dict of float (nw, nE) arrays in rad/mm: ``inter``, ``gme`` (zeros without alpha0), ``total``.
+    """
+    from .tensor import dynamic_factor
+    from .units import mu_0
+
+    om = np.asarray(omega_eV, dtype=float) * e / hbar  # rad/s
+    c2 = 1.0 / (mu_0 * eps0)
+    a, b = _ALPHA[axis], _BETA[axis]
+    gam = np.asarray(G_inter)[:, :, axis, axis] * 1e-10  # m
+    inter = -(om[:, None] ** 2) / (2 * c2) * gam * 1e-3
+    gme = np.zeros_like(inter)
+    if alpha0 is not None:
+        al = np.asarray(alpha0)
+        Dw = np.ones_like(om, dtype=complex) if tau is None else dynamic_factor(om * tau)
+        gme = 0.5 * mu_0 * Dw.real[:, None] * (al[:, a, a] + al[:, b, b])[None, :] * 1e-3
+    return {"inter": inter, "gme": gme, "total": inter + gme}

@@ -263,3 +263,27 @@ def test_gamma_layout_and_files(tmp_path):
     p = tmp_path / "dos.dat"
     p.write_text(w90_dos_text(ef, np.arange(5.0)))
     assert np.allclose(read_w90_gyrotropic(str(p))[2], np.arange(5.0))
+
+
+def test_rotatory_power_intraband_limit():
+    # the intraband (GME) part: (mu0/2) Re D(omega tau) (alpha_xx + alpha_yy) for light along z,
+    # i.e. the package's rho(n) of alpha(omega) = D(omega tau) alpha0: -> rho(alpha0) when
+    # omega tau -> infinity, -> 0 like (omega tau)^2 when omega -> 0
+    from gme_wannier.tensor import rotatory_power as rho_alpha
+    from gme_wannier.units import e, hbar
+
+    alpha0 = np.array([np.diag([2.0e8, 2.0e8, -1.0e8]) + 3e7 * np.eye(3)[[1, 2, 0]]])
+    G = np.zeros((3, 1, 3, 3))
+    G[:, 0, 2, 2] = [10.0, 20.0, 30.0]  # gamma_xyz, Angstrom
+    om = np.array([1e-6, 1e-3, 0.1])
+    tau = 1e-13
+    r = gy.rotatory_power(om, G, alpha0, tau=tau)
+    wt = om * e / hbar * tau
+    expect = rho_alpha(alpha0, np.array([0, 0, 1.0]))[0] * 1e-3 * wt ** 2 / (1 + wt ** 2)
+    assert np.allclose(r["gme"][:, 0], expect, rtol=1e-12)
+    clean = gy.rotatory_power(om, G, alpha0)["gme"][:, 0]
+    assert np.allclose(clean, rho_alpha(alpha0, np.array([0, 0, 1.0]))[0] * 1e-3, rtol=1e-12)
+    assert abs(r["gme"][0, 0]) < 1e-7 * abs(clean[0])  # (omega tau)^2 = 2.3e-8
+    # interband: -(omega^2/2c^2) gamma_xyz; 0.1 eV and 30 Angstrom -> -3.86e-3 rad/mm
+    assert r["inter"][2, 0] == pytest.approx(-(0.1 * e / hbar) ** 2 / (2 * 299792458.0 ** 2) * 30e-10 * 1e-3, rel=1e-9)
+    assert np.allclose(r["total"], r["inter"] + r["gme"])
