@@ -1,4 +1,4 @@
-"""Analytic tight-binding models for checks (PHYSICS.md section 8), and a writer of
+"""Analytic tight-binding models for checks (docs/theory.md section 2, "Analytic checks"), and a writer of
 Wannier90-format files for them (``SEED_hr.dat``, ``SEED.win``, ``SEED_centres.xyz``).
 The Weyl model is written with ``spinors = true``: its sigma is the spin, each band holds one
 electron (docs/theory.md, "Spin counting").

@@ -14,7 +14,7 @@ G_c = -i eps_cab (C~_ab - E_n F~_ab) is
 
 with A, B, CC, Omega_bar = curl A rotated to the band basis (WannierBerri/Wannier90 conventions:
 A = i<u|du>, B = i<u|H|du>, CC_c = i eps_cab <d_a u|H|d_b u>). The internal term alone is the
-sum-over-states formula of PHYSICS.md section 2.
+sum-over-states formula of docs/theory.md section 2.
 
 Spin moment: m^spin_n = -(g_s/2) mu_B <sigma>_n.
 

@@ -1,4 +1,4 @@
-"""Decomposition of alpha, frequency dependence and optical rotation (PHYSICS.md sections 1, 5, 6)."""
+"""Decomposition of alpha, frequency dependence and optical rotation (docs/theory.md sections 1, 4, 7)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def alpha_omega(alpha0: np.ndarray, omega: float, tau: float) -> np.ndarray:
 
 
 def rotatory_power(alpha: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """rho(n) = (mu0/2) [tr alpha - n.alpha.n]  in rad/m (PHYSICS.md section 6).
+    """rho(n) = (mu0/2) [tr alpha - n.alpha.n]  in rad/m (docs/theory.md section 4).
 
     alpha : (..., 3, 3) in A m^-2 T^-1; n : (3,) unit propagation direction (Cartesian).
     Positive rho: see docs/theory.md (sign convention).

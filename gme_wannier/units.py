@@ -27,7 +27,7 @@ eV = _c.e  # J
 angstrom = _c.angstrom  # m
 g_s_default = 2.0  # configurable in the API; CODATA g_e = 2.00231930...
 
-#: e/hbar in A/J: alpha0 = (e/hbar) K in magnitude (PHYSICS.md section 3)
+#: e/hbar in A/J: alpha0 = (e/hbar) K in magnitude (docs/theory.md section 3)
 E_OVER_HBAR = e / hbar
 
 #: Orbital moment: (e / 2 hbar) * [eV Angstrom^2] -> J/T (= A m^2)
@@ -41,12 +41,12 @@ SPIN_MOMENT_SI = -mu_B
 #:   K = KFAC * sum_k w_k (-f')[1/eV] * dEdk[eV A] * m[J/T] / V[A^3]
 K_FROM_INTERNAL = angstrom / angstrom**3  # (A^-3 * A) -> m^-2; times J/T = A m^2 gives A
 
-#: e^2/h^2 * 1 eV in A m^-2 T^-1 (PHYSICS.md section 3: 9.3674e9)
+#: e^2/h^2 * 1 eV in A m^-2 T^-1 (docs/theory.md section 3: 9.3674e9)
 E2_OVER_H2_EV = e**2 / h**2 * eV
 
 
 def _check() -> None:
-    """Cross-checks at import (PHYSICS.md section 3 quotes these numbers)."""
+    """Cross-checks at import (docs/theory.md section 3 quotes these numbers)."""
     assert math.isclose(E_OVER_HBAR, 1.519267e15, rel_tol=1e-6), E_OVER_HBAR
     assert math.isclose(E2_OVER_H2_EV, 9.3674e9, rel_tol=1e-4), E2_OVER_H2_EV
     assert math.isclose(mu_B, e * hbar / (2 * _c.m_e), rel_tol=1e-9)

@@ -1,4 +1,4 @@
-"""Physics checks on analytic models (PHYSICS.md section 8)."""
+"""Physics checks on analytic models (docs/theory.md section 2, "Analytic checks")."""
 
 import numpy as np
 import pytest
@@ -71,7 +71,7 @@ def _d_vector(k_cart, t=1.0, a=3.0):
 
 
 def test_orbital_moment_equals_two_band_formula():
-    """ZMS Eq. (15) (PHYSICS.md form): m_x = -(e/2 hbar d^2) d.(d_y d x d_z d), same for both bands."""
+    """ZMS Eq. (15) (docs/theory.md section 2 form): m_x = -(e/2 hbar d^2) d.(d_y d x d_z d), same for both bands."""
     model = weyl_pair_model(b=0.17)
     interp = Interpolator(model)
     rng = np.random.default_rng(1)

@@ -1,4 +1,4 @@
-"""Tests of gme_wannier.symmetry and gme_wannier.kmesh (PHYSICS.md section 7)."""
+"""Tests of gme_wannier.symmetry and gme_wannier.kmesh (docs/theory.md section 8)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from gme_wannier.symmetry import (
     symmetry_breaking,
 )
 
-DATA = Path(os.environ.get("GME_TEST_DATA", "/work/shared/data"))
+DATA = Path(os.environ.get("GME_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 # --------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Symmetry on the real engine (PHYSICS.md section 7): irreducible k-points + symmetrized sum
+"""Symmetry on the real engine (docs/theory.md section 8): irreducible k-points + symmetrized sum
 against the whole mesh, allowed forms, symmetry zeros and enantiomers.
 
 Run with ``pytest -s tests/test_symmetry_physics.py`` to see the measured numbers.

@@ -3,7 +3,7 @@
 collect the K tensor as an array K[E][i][j] in Ampere (i = velocity/current, j = moment).
 
 The data directory is never written to: every input file is symlinked into a scratch
-directory (default /work/main/scratch/postw90/<tag>), a new <seed>.win is written there
+directory (default scratch/postw90/<tag> in the repository), a new <seed>.win is written there
 (the model lines of the original .win are kept, every gyrotropic/Fermi-level/ws setting is
 replaced by ours), postw90.x runs there, and <seed>-gyrotropic-K_orb.dat (and K_spin.dat)
 are parsed.
@@ -28,7 +28,7 @@ with K(i,j,:) accumulated as del_eig(n,i)*m(n,j)*delta, so the inverse is
 
 Usage example
 -------------
-  python validation/run_postw90.py /work/shared/data/Te_tut24/Te --mesh 24 24 24 \
+  python validation/run_postw90.py ../shared/data/Te_tut24/Te --mesh 24 24 24 \
       --smr 0.02 --efermi 5.90 6.20 0.01 --ws true --out validation/reference/xxx
 """
 import argparse
@@ -192,7 +192,7 @@ def str2bool(s):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("seed", help="path of the data set's seed, e.g. /work/shared/data/Te_tut24/Te")
+    p.add_argument("seed", help="path of the data set's seed, e.g. ../shared/data/Te_tut24/Te")
     p.add_argument("--mesh", type=int, nargs=3, metavar=("N1", "N2", "N3"), default=[24, 24, 24],
                    help="full-BZ Gamma-centred mesh (ignored with --win-box)")
     p.add_argument("--smr", type=float, default=0.02, help="Gaussian width (eV)")
@@ -207,7 +207,7 @@ def main(argv=None):
                    help="also compute K_spin (default: yes if the .win says spinors=true and a .spn exists)")
     p.add_argument("--win-box", action="store_true",
                    help="use the gyrotropic box/mesh/smearing/E_F settings of the original .win")
-    p.add_argument("--workdir", default=None, help="scratch directory (default /work/main/scratch/postw90/<tag>)")
+    p.add_argument("--workdir", default=None, help="scratch directory (default scratch/postw90/<tag> in the repository)")
     p.add_argument("--out", default=None, help="output prefix: writes <out>.npz and <out>.txt")
     p.add_argument("--postw90", default="postw90.x", help="postw90 executable")
     p.add_argument("--extra-tasks", default="",

@@ -5,7 +5,7 @@ j = moment), for comparison with run_postw90.py.
 
 Input: either a Wannier90 seed (needs <seed>.chk, .eig, .mmn, .uHu, optionally .spn;
 the data directory is only read) or, with --npz, a directory written by System_R.save_npz
-(loaded with legacy=True, e.g. /work/shared/data/Te_qe_wannierberri/system).
+(loaded with legacy=True, e.g. ../shared/data/Te_qe_wannierberri/system).
 
 How the Fermi-surface delta is applied (WannierBerri 26.10, calculators/static.py,
 StaticCalculator.__call__ with fder=1, no tetrahedra):
@@ -26,7 +26,7 @@ the moment is effectively the band moment at E_n (up to the grid spacing dE), se
 
 Usage example
 -------------
-  python validation/run_wannierberri.py /work/shared/data/Te_tut24/Te --mesh 24 24 24 \
+  python validation/run_wannierberri.py ../shared/data/Te_tut24/Te --mesh 24 24 24 \
       --smr 0.02 --efermi 5.90 6.20 0.01 --out validation/reference/xxx
 """
 import argparse
