@@ -110,11 +110,23 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--w90-dat", help="prefix for Wannier90-style PREFIX-gme-K_orb.dat / K_spin.dat")
     r.add_argument("--csv", help="CSV of alpha(E_F)")
     r.add_argument("--plot", help="PNG plot of the iso / traceless / antisymmetric parts (needs matplotlib)")
+    r.add_argument("--decompose", action="store_true",
+                   help="also split alpha into the Fermi sheets of each band (whole mesh, no symmetry reduction), "
+                        "with their Chern numbers: JSON block fermi_sheets")
+    r.add_argument("--mu-imbalance", type=float, help="with --decompose: CME alpha for this chemical-potential "
+                                                      "imbalance between sheets of opposite Chern number, eV")
     i = sub.add_parser("info", help="structure, symmetry, files and capabilities, without integrating")
     i.add_argument("seed")
     i.add_argument("--symprec", type=float, default=1e-5)
     i.add_argument("--structure")
     i.add_argument("--json", action="store_true", help="print JSON instead of text")
+    i.add_argument("--efermi", type=float, nargs="+", help="also show the bands crossing these Fermi energies (eV) "
+                                                           "and the DOS there (reads the model)")
+    i.add_argument("--num-electrons", type=float, metavar="N",
+                   help="also find the material's Fermi level from N electrons in the Wannier bands (as for run)")
+    i.add_argument("--temperature", type=float, help="for the DOS and the electron count, K (default 300)")
+    i.add_argument("--mesh", type=int, nargs=3, metavar=("N1", "N2", "N3"),
+                   help="k mesh of the band energies (default 12 12 12)")
     s = sub.add_parser("screen", help="run several materials with the same settings and tabulate")
     s.add_argument("seeds", nargs="+", help="DIR/SEED, or DIR/SEED@N with N electrons in its Wannier bands (its "
                                             "own Fermi level by charge neutrality)")
@@ -144,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     nd = sub.add_parser("nodes", help="Weyl nodes (band touchings) in an energy window: chirality, cone, stars, "
                                       "ZMS estimate")
     nd.add_argument("seed", help="DIR/SEED of the Wannier90 files")
-    nd.add_argument("--window", type=float, nargs=2, metavar=("EMIN", "EMAX"), required=True,
+    nd.add_argument("--window", dest="node_window", type=float, nargs=2, metavar=("EMIN", "EMAX"), required=True,
                     help="node energies to look for, eV")
     nd.add_argument("--scan-mesh", type=int, nargs=3, metavar=("N1", "N2", "N3"), default=[24, 24, 24],
                     help="coarse mesh of the gap scan (default 24 24 24)")
@@ -306,8 +318,9 @@ def _magmoms(o: dict):
     return None if mm is None else np.array(mm, dtype=float)
 
 
-def run_one(seed: str, o: dict, comm, progress: Optional[bool]):
-    """Load, compute; returns (model, result). The one library call of `run` and `screen`."""
+def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[dict] = None):
+    """Load, compute; returns (model, result). The one library call of `run` and `screen`.
+    ``keep``, if given, receives the settings and box used (for `run --decompose`)."""
     from .calculate import compute
     from .io.win import read_win
     from .load import _seed_from, load_model
@@ -354,6 +367,8 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool]):
                      checkpoint_every=float(o["checkpoint_every"]) if o.get("checkpoint_every") is not None else 60.0,
                      spin_degeneracy=o.get("spin_degeneracy") or None, refine=tuple(o.get("refine") or ()))
     _add_fermi_info(result, fermi)
+    if keep is not None:
+        keep.update(settings=st, box=box)
     return model, result
 
 
@@ -383,9 +398,18 @@ def _cmd_run(args, parser) -> int:
     comm = get_comm("auto")
     with guard(comm):
         check_outputs(output_paths(o, args.seed, "run"), o.get("checkpoint"), comm)
-        model, result = run_one(args.seed, o, comm, progress=False if o.get("quiet") else (True if o.get("progress") else None))
+        keep: dict = {}
+        model, result = run_one(args.seed, o, comm, progress=False if o.get("quiet") else (True if o.get("progress") else None),
+                                keep=keep)
         out = o.get("output") or (os.path.basename(args.seed) + "-gme.json")
-        as_json = lambda: json_text(result.to_dict(omega_tau=o.get("omega_tau")))  # noqa: E731
+        sheets = None
+        if o.get("decompose") and comm.is_root:
+            from .sheets import decompose
+
+            sheets = decompose(model, keep["settings"], o["mesh"], box=keep["box"],
+                               spin_degeneracy=result.spin_degeneracy)
+        extra = {} if sheets is None else {"fermi_sheets": sheets.to_dict(mu_imbalance=o.get("mu_imbalance"))}
+        as_json = lambda: json_text({**result.to_dict(omega_tau=o.get("omega_tau")), **extra})  # noqa: E731
         writes = [(out, lambda: write_text(out, as_json()))]
         if o.get("w90_dat"):
             spin_done = result.info.get("approximation", {}).get("spin_moment", "none") != "none"
@@ -409,6 +433,10 @@ def _cmd_run(args, parser) -> int:
                 remove_checkpoint(o["checkpoint"])  # only now: every output is written
             if not o.get("quiet"):
                 print(run_summary(model, result, out, omega_tau=o.get("omega_tau")))
+                if sheets is not None:
+                    from .sheets import sheets_summary
+
+                    print(sheets_summary(sheets, mu_imbalance=o.get("mu_imbalance")))
     return 0
 
 
@@ -417,6 +445,13 @@ def _cmd_info(args) -> int:
     from .report import info_dict, info_text
 
     d = info_dict(args.seed, symprec=args.symprec, structure=args.structure)
+    if args.efermi is not None or args.num_electrons is not None or d.get("win_fermi_energy") is not None:
+        from .report import info_fermi
+
+        d["fermi_level"] = info_fermi(d["seed"], efermi=args.efermi, num_electrons=args.num_electrons,
+                                      temperature=300.0 if args.temperature is None else args.temperature,
+                                      mesh=args.mesh or (12, 12, 12), symprec=args.symprec,
+                                      win_fermi_energy=d.get("win_fermi_energy"))
     print(json_text(d) if args.json else info_text(d))
     return 0
 
@@ -580,7 +615,7 @@ def _cmd_nodes(args, parser) -> int:
     o = _merge(args, parser)
     model = load_model(args.seed, source=o["source"], ws_images=o.get("ws_images") or "mdrs",
                        cache=not o.get("no_cache", False))
-    search = find_nodes(model, o["window"], scan_mesh=o["scan_mesh"], symmetry=o["symmetry"],
+    search = find_nodes(model, o["node_window"], scan_mesh=o["scan_mesh"], symmetry=o["symmetry"],
                         radius=float(o["radius"]), gap_tol=float(o["gap_tol"]),
                         spin_degeneracy=int(o.get("spin_degeneracy") or 1))
     out = search.to_dict()

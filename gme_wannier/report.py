@@ -144,10 +144,57 @@ def info_dict(seed: str, symprec: float = 1e-5, structure: Optional[str] = None)
     full, spin = source_content(files, src) if src else (False, False)
     d["num_wann"] = win.num_wann
     d["spinors"] = win.spinors
+    d["win_fermi_energy"] = win.get_float("fermi_energy")
+    from .fermi import bands_below_wannier_window
+
+    d["bands_below_wannier_window"] = bands_below_wannier_window(win, files.get("eig"))
     d["default_source"] = src
     d["capabilities"] = {"full_orbital_moment": bool(full), "spin_moment": bool(spin),
                          "orbital_level": "full (A, B, C)" if full else "internal terms only"}
     return d
+
+
+def info_fermi(seed: str, *, efermi=None, num_electrons=None, temperature: float = 300.0, mesh=(12, 12, 12),
+               symprec: float = 1e-5, win_fermi_energy=None) -> dict:
+    """Band range, the material's Fermi level and, per E_F, the bands crossing it and the DOS
+    (Fermi-Dirac at ``temperature`` K on ``mesh``): what `info` prints with --efermi / --num-electrons."""
+    from .fermi import band_report, dos_at, material_fermi_level
+    from .load import load_model
+    from .units import k_B_eV
+
+    model = load_model(seed, cache=True)
+    kT = k_B_eV * float(temperature)
+    fl = material_fermi_level(model, num_electrons=num_electrons, win_fermi_energy=win_fermi_energy, kT=kT,
+                              mesh=mesh, symprec=symprec)
+    E, w = fl.pop("bands")
+    levels = list(efermi or []) or ([] if fl["E_F_eV"] is None else [fl["E_F_eV"]])
+    rep = band_report(E, levels)
+    dos = dos_at(E, w, levels, kT, fl["spin_degeneracy"]) if levels else []
+    for lev, g in zip(rep["fermi_levels"], dos):
+        lev["dos_per_eV_per_cell"] = float(g)
+    return {"material_E_F_eV": fl["E_F_eV"], "source": fl["source"], "temperature_K": float(temperature),
+            "mesh": [int(n) for n in mesh], "spin_degeneracy": fl["spin_degeneracy"], "n_bands": rep["n_bands"],
+            "band_range_eV": rep["range_eV"], "levels": rep["fermi_levels"]}
+
+
+def _info_fermi_text(s, d: dict) -> None:
+    b = d.get("bands_below_wannier_window") or {}
+    if b.get("excluded") or b.get("below_dis_win_min"):
+        g = 1 if d.get("spinors") else 2
+        n = (b.get("excluded") or 0) + (b.get("below_dis_win_min") or 0)
+        s.write(f"bands below the Wannier subspace: {b.get('excluded') or 0} excluded (exclude_bands) + "
+                f"{b.get('below_dis_win_min') or 0} below dis_win_min: --num-electrons = DFT valence count - "
+                f"{g * n}\n")
+    fl = d.get("fermi_level")
+    if not fl:
+        return
+    lo, hi = fl["band_range_eV"]
+    s.write(f"Wannier bands: {fl['n_bands']} from {lo:.3f} to {hi:.3f} eV ({'x'.join(map(str, fl['mesh']))} mesh)\n")
+    ef0 = fl["material_E_F_eV"]
+    s.write(f"material Fermi level: {'unknown' if ef0 is None else f'{ef0:.4f} eV'} ({fl['source']})\n")
+    for lev in fl["levels"]:
+        s.write(f"  E_F = {lev['E_F']:.4f} eV: {_crossing_text(lev)}; DOS {lev.get('dos_per_eV_per_cell', 0):.4f} "
+                f"states/eV/cell (Fermi-Dirac {fl['temperature_K']:g} K)\n")
 
 
 def info_text(d: dict) -> str:
@@ -164,6 +211,7 @@ def info_text(d: dict) -> str:
     c = d["capabilities"]
     s.write(f"default source: {d['default_source']}; orbital moment: {c['orbital_level']}; "
             f"spin moment: {'yes' if c['spin_moment'] else 'no'}\n")
+    _info_fermi_text(s, d)
     return s.getvalue()
 
 

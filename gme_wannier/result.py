@@ -335,7 +335,7 @@ def explain(d: dict, result: GMEResult) -> dict:
         "x, y, z": "light propagating along Cartesian x, y, z: rho(n) = (mu0/2)(tr alpha - n.alpha.n)",
         "a1, a2, a3": "light along the lattice vectors (rows of real_lattice_A)",
         "meaning": "a pure rotation of the polarization only along an optic axis; along other "
-                   "directions linear birefringence mixes in (docs/theory.md, 'Rotatory power')",
+                   "directions linear birefringence mixes in (docs/theory.md section 4, 'Optical rotation')",
         "optic_axis": {"any": "isotropic (a*1): every direction", None: "none identified (biaxial or unknown)"}.get(
             ax, f"{ax} (uniaxial crystal): use rotatory_power_rad_per_mm['{ax}']"),
         "sign": "rho > 0: the plane of polarization turns clockwise seen looking towards the source"}

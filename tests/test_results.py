@@ -160,6 +160,23 @@ def test_num_electrons_and_relative_fermi_levels_in_run(tmp_path, capsys):
     assert rc == 2 and "--num-electrons" in err and "18 Wannier bands" in err
 
 
+def test_info_prints_bands_at_the_fermi_level(capsys):
+    """info: the bands below the Wannier subspace (what to subtract from the DFT count), the band
+    range, the material E_F and, per requested E_F, the crossing bands and the DOS."""
+    rc, out, _ = cli(["info", TE, "--num-electrons", 12, "--efermi", 5.0, 6.05, "--mesh", 6, 6, 6,
+                      "--temperature", 300], capsys)
+    assert rc == 0
+    assert "6 excluded (exclude_bands)" in out and "DFT valence count - 6" in out
+    assert "Wannier bands: 18 from" in out and "material Fermi level: 6.0" in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("  E_F = ")]
+    assert len(lines) == 2 and "bands " in lines[0] and "DOS" in lines[0]
+    rc, out, _ = cli(["info", TE, "--json", "--efermi", 5.0, "--mesh", 4, 4, 4], capsys)
+    d = json.loads(out)
+    lev = d["fermi_level"]["levels"][0]
+    assert lev["E_F"] == 5.0 and lev["crossing"] and lev["dos_per_eV_per_cell"] > 0
+    assert d["fermi_level"]["material_E_F_eV"] is None  # no --num-electrons, no fermi_energy in the .win
+
+
 # ---------------------------------------------------------------- spin counting
 
 
