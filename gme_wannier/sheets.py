@@ -1,0 +1,443 @@
+"""Where alpha comes from: per-band and per-Fermi-sheet parts of alpha, their Chern numbers, CME.
+
+ZMS Eq. 11 writes alpha as a sum over the Fermi sheets S_na of band n; Eqs. 2-3 give the chiral
+magnetic effect of a chemical-potential imbalance between sheets through their Chern numbers
+C_na = (1/2 pi) oint_S Omega_n . dS. On a mesh of the whole zone (periodic) or of a box:
+
+1. Sheets (pass 1, energies only): for each band n and Fermi level E_F, the mesh cells whose
+   corners lie on both sides of E_F; their face-connected components (scipy.ndimage.label,
+   with the components that meet across the zone boundary merged) are the sheets. Every mesh
+   point is then given to the nearest crossed cell's sheet (Euclidean distance transform on the
+   mesh, periodic images included), so that the smeared Fermi-surface weight of every point
+   belongs to exactly one sheet; a band with no crossing at that E_F keeps its (smearing-tail)
+   weight in one "no Fermi surface" entry.
+2. Contributions (pass 2): the summand of :func:`gme_wannier.integrate.fermi_surface_chunk`,
+   w (-f') v_i m_j per band column, summed per sheet (np.bincount): the sheets add up to the
+   whole-mesh alpha of :func:`gme_wannier.calculate.compute` (symmetry off, same mesh and
+   smearing) to rounding.
+3. Chern number: the same smeared Fermi-surface sum of the Berry-curvature flux,
+   C = (1/2 pi) (2 pi)^3/V_cell sum_k w_k (-f') v . Omega_n  (dS along grad E_n, out of the
+   occupied region), which is the flux through the sheet averaged over the smearing window; it
+   approaches an integer as the mesh resolves the sheet (the integer and the deviation are given).
+4. CME: alpha^CME = -(e^2/h^2) sum mu_na C_na with mu = +dmu/2 on sheets of positive and -dmu/2
+   on sheets of negative Chern number (isotropic, A m^-2 T^-1; dmu in eV).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from . import moments as mom
+from .bands import Interpolator
+from .integrate import GMESettings, block_size, energy_window, to_ampere, window_band_data
+from .io.errors import GMEInputError
+from .model import TBModel
+from .units import E2_OVER_H2_EV, E_OVER_HBAR
+
+_FACES = ndimage.generate_binary_structure(3, 1)
+
+
+@dataclass(frozen=True)
+class SheetDecomposition:
+    """Per-sheet and per-band parts of alpha at each Fermi level.
+
+    fermi_energies : float (nE,) eV.
+    sheets : tuple (one per E_F) of tuples of dict: ``band`` (1-based), ``sheet`` (index within
+        the band, 0 = no Fermi surface), ``n_cells``, ``center_reduced`` (3,), ``alpha``
+        (3, 3, total) and ``alpha_orbital``, ``alpha_spin`` (A m^-2 T^-1), ``alpha_iso``,
+        ``chern`` (float) and ``chern_integer``.
+    alpha : float (nE, 3, 3), the sum over sheets (total, A m^-2 T^-1).
+    chern_total : float (nE,), the sum of the sheets' Chern numbers.
+    info : dict, mesh, method, CME settings.
+    """
+
+    fermi_energies: np.ndarray
+    sheets: tuple
+    alpha: np.ndarray
+    chern_total: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    def bands(self, e: int) -> list:
+        """Per-band sums at Fermi level index e: list of dict band, alpha_iso, chern."""
+        out: dict = {}
+        for s in self.sheets[e]:
+            b = out.setdefault(s["band"], {"band": s["band"], "alpha_iso": 0.0, "chern": 0.0, "n_sheets": 0})
+            b["alpha_iso"] += s["alpha_iso"]
+            b["chern"] += s["chern"]
+            b["n_sheets"] += int(s["sheet"] > 0)
+        return [out[k] for k in sorted(out)]
+
+    def cme(self, mu_imbalance: float, e: int) -> float:
+        """alpha^CME (isotropic, A m^-2 T^-1) of the imbalance mu_imbalance (eV) at level e (ZMS Eq. 3)."""
+        deg = self.info["spin_degeneracy"]
+        return float(-deg * E2_OVER_H2_EV * sum(0.5 * mu_imbalance * np.sign(s["chern_integer"]) * s["chern_integer"]
+                                              for s in self.sheets[e]))
+
+    def dominant(self, e: int, n: int = 3) -> list:
+        """The n sheets with the largest |alpha_iso| at level e, with their share of the total."""
+        tot = float(np.trace(self.alpha[e]) / 3)
+        ranked = sorted(self.sheets[e], key=lambda s: -abs(s["alpha_iso"]))[:n]
+        return [dict(s, share=s["alpha_iso"] / tot if tot else float("nan")) for s in ranked]
+
+    def to_dict(self, mu_imbalance: Optional[float] = None) -> dict:
+        levels = []
+        for e, ef in enumerate(self.fermi_energies):
+            lev = {"fermi_energy_eV": float(ef), "alpha_iso_sum": float(np.trace(self.alpha[e]) / 3),
+                   "chern_total": float(self.chern_total[e]), "bands": self.bands(e),
+                   "sheets": [_plain(s) for s in self.sheets[e]]}
+            if mu_imbalance is not None:
+                lev["alpha_cme_iso"] = self.cme(mu_imbalance, e)
+            levels.append(lev)
+        out = {"method": self.info.get("method"), "mesh": self.info.get("mesh"), "levels": levels,
+               "spin_degeneracy": self.info["spin_degeneracy"]}
+        if mu_imbalance is not None:
+            out["cme"] = {"mu_imbalance_eV": mu_imbalance, "formula": "alpha_CME = -(e^2/h^2) sum mu_na C_na, "
+                          "mu = +dmu/2 on sheets with C > 0, -dmu/2 on C < 0 (ZMS Eq. 3)"}
+        return out
+
+
+def _plain(s: dict) -> dict:
+    return {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else v) for k, v in s.items()}
+
+
+# ----------------------------------------------------------------------------------------------
+# pass 1: sheets on the mesh
+
+
+def _cells_crossed(above: np.ndarray, periodic: bool) -> np.ndarray:
+    """bool cells whose 8 corners are not all on one side. above : bool (n1, n2, n3) points."""
+    if periodic:
+        corners = [np.roll(above, tuple(-s), axis=(0, 1, 2)) for s in np.indices((2, 2, 2)).reshape(3, -1).T]
+    else:
+        n1, n2, n3 = above.shape
+        corners = [above[s[0]:n1 - 1 + s[0], s[1]:n2 - 1 + s[1], s[2]:n3 - 1 + s[2]]
+                   for s in np.indices((2, 2, 2)).reshape(3, -1).T]
+    anyv = np.logical_or.reduce(corners)
+    allv = np.logical_and.reduce(corners)
+    return anyv & ~allv
+
+
+def label_cells(crossed: np.ndarray, periodic: bool) -> tuple[np.ndarray, int]:
+    """Face-connected components of crossed cells, merged across the periodic boundary.
+
+    Returns int labels (same shape, 0 = not crossed, 1..m in order of first appearance in C
+    order: deterministic) and m.
+    """
+    lab, m = ndimage.label(crossed, structure=_FACES)
+    if m == 0:
+        return lab, 0
+    parent = np.arange(m + 1)
+
+    def find(a):
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    if periodic:
+        for ax in range(3):
+            lo = np.take(lab, 0, axis=ax).ravel()
+            hi = np.take(lab, -1, axis=ax).ravel()
+            for a, b in set(zip(lo[(lo > 0) & (hi > 0)].tolist(), hi[(lo > 0) & (hi > 0)].tolist())):
+                ra, rb = find(a), find(b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+    roots = np.array([find(a) for a in range(m + 1)])
+    flat = roots[lab].ravel()
+    _, first = np.unique(flat, return_index=True)
+    order = flat[np.sort(first)]
+    order = order[order > 0]
+    remap = np.zeros(m + 1, dtype=np.int64)
+    remap[order] = np.arange(1, len(order) + 1)
+    return remap[roots[lab]], len(order)
+
+
+def point_labels(cell_lab: np.ndarray, shape: tuple, periodic: bool, spacing: np.ndarray):
+    """Sheet of every mesh point: that of an adjacent crossed cell (the smallest label), else
+    that of the nearest such point (Euclidean, ``spacing`` per axis, periodic images).
+
+    Returns int labels (shape) and the bool mask of the points next to a crossed cell."""
+    lab = np.zeros(shape, dtype=np.int64)
+    big = np.iinfo(np.int64).max
+    best = np.full(shape, big)
+    for s in np.indices((2, 2, 2)).reshape(3, -1).T:  # point p is corner s of cell p - s
+        if periodic:
+            c = np.roll(cell_lab, tuple(s), axis=(0, 1, 2))
+            best = np.minimum(best, np.where(c > 0, c, big))
+        else:
+            sl = tuple(slice(s[a], s[a] + cell_lab.shape[a]) for a in range(3))
+            c = np.full(shape, big)
+            c[sl] = np.where(cell_lab > 0, cell_lab, big)
+            best = np.minimum(best, c)
+    seed = best < big
+    lab[seed] = best[seed]
+    if not np.any(lab):
+        return lab, seed
+    pad = [(n // 2 + 1, n // 2 + 1) if periodic else (0, 0) for n in shape]
+    big_lab = np.pad(lab, pad, mode="wrap") if periodic else lab
+    idx = ndimage.distance_transform_edt(big_lab == 0, sampling=spacing, return_distances=False,
+                                         return_indices=True)
+    filled = big_lab[tuple(idx)]
+    centre = tuple(slice(p[0], p[0] + n) for p, n in zip(pad, shape))
+    return filled[centre], seed
+
+
+def _centres(k_red: np.ndarray, lab: np.ndarray, seed: np.ndarray, m: int, periodic: bool) -> np.ndarray:
+    """Centre (reduced, (m + 1, 3)) of the points next to each sheet's cells; circular mean when periodic."""
+    ls = lab[seed]
+    ks = k_red[seed]
+    out = np.zeros((m + 1, 3))
+    if not len(ls):
+        return out
+    cnt = np.maximum(np.bincount(ls, minlength=m + 1), 1)
+    for a in range(3):
+        if periodic:
+            c = np.bincount(ls, np.cos(2 * np.pi * ks[:, a]), minlength=m + 1)
+            s = np.bincount(ls, np.sin(2 * np.pi * ks[:, a]), minlength=m + 1)
+            x = np.arctan2(s, c) / (2 * np.pi)
+            out[:, a] = x - np.floor(x + 0.5)
+        else:
+            out[:, a] = np.bincount(ls, ks[:, a], minlength=m + 1) / cnt
+    return out
+
+
+def find_sheets(E: np.ndarray, k_red: np.ndarray, grid: tuple, periodic: bool, spacing: np.ndarray,
+                fermi_energies: Sequence[float], bands: Sequence[int]) -> tuple[list, np.ndarray]:
+    """Pass 1: the sheets of each band at each Fermi level and the sheet of every point.
+
+    E : float (nk, nw) eV on the mesh (C order, shape ``grid``); bands : 0-based bands to label.
+    Returns (meta, lookup): meta[g] = dict(e, band, sheet, n_cells, center_reduced) of global
+    sheet g; lookup int (nE, len(bands), nk) the global sheet of each point's weight.
+    """
+    meta, lookup = [], np.zeros((len(fermi_energies), len(bands), len(k_red)), dtype=np.int64)
+    for e, ef in enumerate(fermi_energies):
+        for bi, n in enumerate(bands):
+            above = E[:, n].reshape(grid) > ef
+            cl, m = label_cells(_cells_crossed(above, periodic), periodic)
+            if m:
+                pl, seed = point_labels(cl, grid, periodic, spacing)
+            else:
+                pl, seed = np.zeros(grid, dtype=np.int64), np.zeros(grid, bool)
+            pl, seed = pl.reshape(-1), seed.reshape(-1)
+            ncell = np.bincount(cl.reshape(-1), minlength=m + 1)
+            cen = _centres(k_red, pl, seed, m, periodic)
+            lookup[e, bi] = len(meta) + pl
+            for lab in range(m + 1):
+                meta.append({"e": e, "band": int(n) + 1, "sheet": lab, "n_cells": int(ncell[lab]) if lab else 0,
+                             "center_reduced": cen[lab].tolist() if lab else None})
+    return meta, lookup
+
+
+# ----------------------------------------------------------------------------------------------
+# pass 2: contributions per sheet
+
+
+def _column_terms(b: dict, st: GMESettings, weights: np.ndarray):
+    """Per band column of one chunk: weight (na, ns, nE) 1/eV (k weights included, group-first
+    columns only), group velocity (na, ns, 3), orbital moment part (na, ns, nE, 3) eV A^2, spin
+    (na, ns, 3) or None, Berry curvature Omega (na, ns, 3) A^2 - as in fermi_surface_chunk."""
+    lab = b["labels"]
+    first = mom.group_first_mask(lab)
+    size = mom.group_sum(np.ones(lab.shape), lab)
+    if st.degeneracy == "skip":
+        first = first & (size < 1.5)
+    cnt = np.maximum(size, 1.0)
+    Eg = mom.group_sum(b["E"], lab) / cnt
+    vg = mom.group_sum(b["v"], lab) / cnt[:, None, :]
+    W = st.smearing.delta(Eg[:, :, None] - st.EF[None, None, :]) * first[:, :, None]
+    W = W * weights[b["act"]][:, None, None]
+    Gc = mom.group_sum(b["Gc"], lab)
+    Phi = mom.group_sum(b["Phi"], lab)
+    if st.moment_energy == "band":
+        m = (Gc - mom.group_sum(b["E"][:, None, :] * b["Phi"], lab))[:, :, :, None] + 0 * st.EF
+    else:
+        m = Gc[:, :, :, None] - st.EF[None, None, None, :] * Phi[:, :, :, None]
+    sig = None if "sigma" not in b else np.swapaxes(mom.group_sum(b["sigma"], lab), 1, 2)
+    return W, np.swapaxes(vg, 1, 2), np.moveaxis(m, 1, 3), sig, -np.swapaxes(Phi, 1, 2)
+
+
+def _accumulate(sums: dict, gid: np.ndarray, W, v, m, sig, Om) -> None:
+    """Add w (-f') v_i m_j, v_i sigma_j, (-f') and (-f') v.Omega of each column to its sheet."""
+    nz = W != 0
+    g = gid[nz]
+    Wn = W[nz]
+    na, ns, nE = W.shape
+    vb = np.broadcast_to(v[:, :, None, :], (na, ns, nE, 3))[nz]
+    mb = m[nz]
+    G = len(sums["dos"])
+    for i in range(3):
+        for j in range(3):
+            sums["orb"][:, i, j] += np.bincount(g, Wn * vb[:, i] * mb[:, j], minlength=G)
+            if sig is not None:
+                sb = np.broadcast_to(sig[:, :, None, :], (na, ns, nE, 3))[nz]
+                sums["spin"][:, i, j] += np.bincount(g, Wn * vb[:, i] * sb[:, j], minlength=G)
+    sums["dos"] += np.bincount(g, Wn, minlength=G)
+    ob = np.broadcast_to(Om[:, :, None, :], (na, ns, nE, 3))[nz]
+    sums["flux"] += np.bincount(g, Wn * np.einsum("na,na->n", vb, ob), minlength=G)
+
+
+def _mesh(model: TBModel, mesh, box):
+    """k_red (nk, 3), weights (nk,), grid shape, periodic flag, Cartesian step lengths (3,)."""
+    from .kmesh import box_mesh, check_mesh, uniform_mesh
+
+    B = model.recip_lattice
+    if box is None:
+        grid = check_mesh(mesh)
+        k = uniform_mesh(grid)
+        return k, np.full(len(k), 1.0 / len(k)), grid, True, np.linalg.norm(B, axis=1) / np.array(grid)
+    grid = check_mesh(box["mesh"])
+    edges = np.array([box.get("b1", (1, 0, 0)), box.get("b2", (0, 1, 0)), box.get("b3", (0, 0, 1))], float)
+    k, w = box_mesh(box.get("center", (0, 0, 0)), edges[0], edges[1], edges[2], grid)
+    return k, np.full(len(k), w), grid, False, np.linalg.norm(edges @ B, axis=1) / np.array(grid)
+
+
+def decompose(model: TBModel, settings: GMESettings, mesh: Sequence[int] = (20, 20, 20), *,
+              box: Optional[dict] = None, spin_degeneracy: Optional[int] = None,
+              chunk: Optional[int] = None) -> SheetDecomposition:
+    """alpha at each Fermi level split into Fermi sheets of each band, with their Chern numbers.
+
+    Parameters
+    ----------
+    model : TBModel
+    settings : GMESettings (Fermi levels, smearing, degeneracy and moment options as for compute).
+    mesh : 3 ints, the uniform Gamma-centred mesh of the whole zone (periodic sheets).
+    box : dict center, b1, b2, b3 (reduced), mesh, optional: a box instead (sheets cut at its faces).
+    spin_degeneracy : 1 or 2 (default: 1 with spinors, else 2, as compute).
+    chunk : k-points per evaluation (default: the kernel's cache-sized block).
+
+    Returns
+    -------
+    SheetDecomposition; its ``alpha`` equals compute(model, settings, mesh=mesh, symmetry="off")
+    .alpha["total"] (or the same box) to rounding.
+    """
+    from threadpoolctl import threadpool_limits
+
+    deg = spin_degeneracy if spin_degeneracy is not None else (1 if model.spinors else 2)
+    if deg not in (1, 2):
+        raise GMEInputError("spin_degeneracy must be 1 or 2")
+    st = settings
+    k_red, w, grid, periodic, spacing = _mesh(model, mesh, box)
+    interp = Interpolator(model, external=st.external, spin=st.spin)
+    chunk = chunk or block_size(interp)
+    lo, hi = energy_window(st, model.num_wann)
+    with threadpool_limits(limits=1):
+        E = interp.energies(k_red)
+        rel = [n for n in range(model.num_wann) if E[:, n].min() <= hi + 1e-6 and E[:, n].max() >= lo - 1e-6]
+        meta, lookup = find_sheets(E, k_red, grid, periodic, spacing, st.fermi_energies, rel)
+        rel_index = np.full(model.num_wann, -1)
+        rel_index[rel] = np.arange(len(rel))
+        G = len(meta)
+        sums = {"orb": np.zeros((G, 3, 3)), "spin": np.zeros((G, 3, 3)), "dos": np.zeros(G), "flux": np.zeros(G)}
+        for c in range(0, len(k_red), chunk):
+            b = window_band_data(interp, k_red[c:c + chunk], st)
+            if b is None:
+                continue
+            W, v, m, sig, Om = _column_terms(b, st, w[c:c + chunk])
+            bi = rel_index[b["cols"]]  # (na, ns)
+            if np.any((bi < 0)[:, :, None] & (W != 0)):
+                raise RuntimeError("a band with Fermi-surface weight was not labelled")
+            pts = c + b["act"]
+            gid = lookup[np.arange(len(st.EF))[None, None, :], np.maximum(bi, 0)[:, :, None], pts[:, None, None]]
+            _accumulate(sums, gid, W, v, m, sig, Om)
+    return _finish(model, st, meta, sums, deg, periodic, grid, box)
+
+
+def _finish(model, st, meta, sums, deg, periodic, grid, box) -> SheetDecomposition:
+    """Unit conversion, Chern numbers, the per-level tuples."""
+    raw = {"orb": sums["orb"], "spin": sums["spin"]} if st.spin and model.has_spin else {"orb": sums["orb"]}
+    K = to_ampere(raw, model, st)
+    alpha = {p: deg * E_OVER_HBAR * K[p] for p in ("orbital", "spin", "total")}
+    chern = sums["flux"] * (2 * np.pi) ** 2 / model.cell_volume
+    nE = len(st.EF)
+    levels = [[] for _ in range(nE)]
+    for g, mt in enumerate(meta):
+        if mt["sheet"] == 0 and sums["dos"][g] == 0:
+            continue
+        a = alpha["total"][g]
+        levels[mt["e"]].append({"band": mt["band"], "sheet": mt["sheet"], "n_cells": mt["n_cells"],
+                                "center_reduced": mt["center_reduced"],
+                                "kind": "sheet" if mt["sheet"] else "no Fermi surface (smearing tail)",
+                                "alpha": a.tolist(), "alpha_orbital_iso": float(np.trace(alpha["orbital"][g]) / 3),
+                                "alpha_spin_iso": float(np.trace(alpha["spin"][g]) / 3),
+                                "alpha_iso": float(np.trace(a) / 3), "dos_per_eV": float(sums["dos"][g]),
+                                "chern": float(chern[g]), "chern_integer": int(np.rint(chern[g]))})
+    total = np.zeros((nE, 3, 3))
+    ctot = np.zeros(nE)
+    for g, mt in enumerate(meta):
+        total[mt["e"]] += alpha["total"][g]
+        ctot[mt["e"]] += chern[g]
+    info = {"method": "sheets: face-connected cells crossed by each band (periodic), every point's weight to "
+                      "the nearest sheet; Chern number = smeared Fermi-surface sum of v.Omega / 2 pi",
+            "mesh": {"type": "uniform" if box is None else "box", "grid": list(grid), "periodic": periodic,
+                     **({"box": {k: np.asarray(v).tolist() for k, v in box.items()}} if box else {})},
+            "spin_degeneracy": deg}
+    return SheetDecomposition(fermi_energies=st.EF, sheets=tuple(tuple(lv) for lv in levels), alpha=total,
+                              chern_total=ctot, info=info)
+
+
+def _sheet_name(s: dict) -> str:
+    if not s["sheet"]:
+        return f"band {s['band']} (no Fermi surface)"
+    c = ", ".join(f"{x:.2f}" for x in s["center_reduced"])
+    return f"band {s['band']} sheet {s['sheet']} near ({c})"
+
+
+def _levels_to_show(d: SheetDecomposition) -> list:
+    """All levels when there are at most 3, else the one with the largest |alpha_iso|."""
+    if len(d.fermi_energies) <= 3:
+        return list(range(len(d.fermi_energies)))
+    return [int(np.argmax(np.abs(np.trace(d.alpha, axis1=1, axis2=2))))]
+
+
+def sheets_summary(d: SheetDecomposition, n: int = 3, mu_imbalance: Optional[float] = None) -> str:
+    """Lines naming the sheets that dominate alpha_iso (share of the total, Chern number)."""
+    rows = []
+    for e in _levels_to_show(d):
+        tot = float(np.trace(d.alpha[e]) / 3)
+        parts = [f"{_sheet_name(s)} {100 * s['share']:.0f} % (C = {s['chern']:+.2f})" for s in d.dominant(e, n)]
+        line = (f"Fermi sheets at E_F = {d.fermi_energies[e]:.3f} eV: alpha_iso = {tot:.3e} from "
+                f"{sum(1 for s in d.sheets[e] if s['sheet'])} sheets (Chern sum {d.chern_total[e]:+.2f}); "
+                "dominant: " + "; ".join(parts))
+        if mu_imbalance is not None:
+            line += f"; CME alpha for dmu = {mu_imbalance:g} eV: {d.cme(mu_imbalance, e):.3e} A m^-2 T^-1"
+        rows.append(line)
+    return "\n".join(rows)
+
+
+def sheets_figure(d: SheetDecomposition, e: Optional[int] = None, top: int = 12):
+    """matplotlib Figure (no pyplot, the global backend untouched): the largest sheet contributions
+    to alpha_iso at level e (bars coloured by the sign of the Chern number, C written on each) and
+    alpha_iso of each band against E_F."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise GMEInputError("the sheet plot needs matplotlib: pip install 'gme-wannier[plot]'") from None
+    if e is None:
+        e = _levels_to_show(d)[-1]
+    fig = Figure(figsize=(8, 7), layout="constrained")
+    ax, bx = fig.subplots(2, 1)
+    ranked = sorted(d.sheets[e], key=lambda s: -abs(s["alpha_iso"]))[:top]
+    colours = ["grey" if not s["sheet"] else ("tab:blue" if s["chern_integer"] > 0 else
+                                              "tab:red" if s["chern_integer"] < 0 else "tab:green") for s in ranked]
+    x = np.arange(len(ranked))
+    ax.bar(x, [s["alpha_iso"] / 1e9 for s in ranked], color=colours)
+    for i, s in enumerate(ranked):
+        ax.annotate(f"C={s['chern']:+.2f}", (i, s["alpha_iso"] / 1e9), ha="center", fontsize=7,
+                    va="bottom" if s["alpha_iso"] >= 0 else "top")
+    ax.set_xticks(x, [_sheet_name(s).replace(" near ", "\n").replace("sheet", "s") for s in ranked],
+                  rotation=60, fontsize=7)
+    ax.set_ylabel(r"$\alpha_{\rm iso}$ ($10^9$ A m$^{-2}$ T$^{-1}$)")
+    ax.set_title(f"Fermi sheets at E_F = {d.fermi_energies[e]:.3f} eV (blue C>0, red C<0, grey: no sheet)")
+    bands = sorted({s["band"] for lv in d.sheets for s in lv})
+    for b in bands:
+        bx.plot(d.fermi_energies, [sum(s["alpha_iso"] for s in lv if s["band"] == b) / 1e9 for lv in d.sheets],
+                marker=".", label=f"band {b}")
+    bx.plot(d.fermi_energies, np.trace(d.alpha, axis1=1, axis2=2) / 3e9, "k-", lw=2, label="sum")
+    bx.set_xlabel("E_F (eV)")
+    bx.set_ylabel(r"$\alpha_{\rm iso}$ per band ($10^9$ A m$^{-2}$ T$^{-1}$)")
+    bx.legend(fontsize=7, ncol=2)
+    return fig
