@@ -20,6 +20,7 @@ gme_wannier.io.writers.read_w90_gyrotropic (nomega, nE, 3, 3), or (1, nE) for DO
 """
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def write_win(orig, out, a, spin):
     lines = strip_model_lines(open(orig).read())
     (e0, e1, de), (f0, f1, df) = a.efermi, a.freq
     lines += ["", "! ---- written by validation/run_postw90_gyrotropic.py ----", "gyrotropic = true",
-              "gyrotropic_task = -C -dos -D0 -Dw -K -NOA" + (" -spin" if spin else ""),
+              "gyrotropic_task = " + a.task + (" -spin" if spin else ""),
               "gyrotropic_box_center = 0.5 0.5 0.5", "gyrotropic_box_b1 = 1.0 0.0 0.0",
               "gyrotropic_box_b2 = 0.0 1.0 0.0", "gyrotropic_box_b3 = 0.0 0.0 1.0",
               "gyrotropic_kmesh = %d %d %d" % tuple(a.mesh), "gyrotropic_smr_type = gauss",
@@ -66,11 +67,13 @@ def main(argv=None):
     p.add_argument("--freq", type=float, nargs=3, default=[0.05, 0.15, 0.05], metavar=("MIN", "MAX", "STEP"))
     p.add_argument("--eigval-max", type=float, default=100.0, help="gyrotropic_eigval_max (eV)")
     p.add_argument("--ws", type=str2bool, default=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--task", default="-C -dos -D0 -Dw -K -NOA", help="gyrotropic_task (without -spin)")
+    p.add_argument("--out", help="write <out>.npz (default: do not save)")
     a = p.parse_args(argv)
     seed_path = os.path.abspath(a.seed)
     spin = win_is_spinor(open(seed_path + ".win").read()) and os.path.exists(seed_path + ".spn")
-    tag = "gyro_%s_%dx%dx%d" % (os.path.basename(os.path.dirname(seed_path)), *a.mesh)
+    tag = "gyro_%s_%dx%dx%d%s" % (os.path.basename(os.path.dirname(seed_path)), *a.mesh,
+                                  "" if a.task == p.get_default("task") else a.task.replace(" ", ""))
     work = os.path.abspath(os.path.join(HERE, "..", "scratch", "postw90", tag))
     seed = prepare_scratch(seed_path, work)
     for fn in os.listdir(work):
@@ -91,12 +94,18 @@ def main(argv=None):
             res[name] = T
             if T.ndim == 4:
                 res["efermi"], res["omega"] = ef, om
+    wp = open(os.path.join(work, seed + ".wpout")).read()
+    m = re.search(r"gyrotropic: k-interpolation\s*:\s*\d+\s+([0-9.Ee+-]+)", wp)
+    t_k = float(m.group(1)) if m else None
     info = dict(code="postw90.x (Wannier90 3.1, Debian)", seed=seed_path, mesh=a.mesh, smr=a.smr,
                 smr_max_arg=a.smr_max_arg, degen_thresh=a.degen_thresh, eigval_max=a.eigval_max,
-                use_ws_distance=a.ws, spin=spin, wall_seconds=wall, workdir=work,
+                use_ws_distance=a.ws, spin=spin, wall_seconds=wall, kinterp_seconds=t_k, task=a.task, workdir=work,
                 command="python validation/run_postw90_gyrotropic.py " + " ".join(argv or sys.argv[1:]))
-    np.savez(a.out + ".npz", **res, info=repr(info))
-    print("postw90 %.1f s; files %s; wrote %s.npz" % (wall, sorted(k for k in res if k not in ("efermi", "omega")), a.out))
+    if a.out:
+        np.savez(a.out + ".npz", **res, info=repr(info))
+    print("postw90 %.1f s (k loop %s s); files %s; wrote %s" % (wall, t_k, sorted(k for k in res if k not in ("efermi", "omega")),
+                                                           (a.out + ".npz") if a.out else "nothing"))
+    return res, info
 
 
 if __name__ == "__main__":
