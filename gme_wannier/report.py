@@ -250,18 +250,19 @@ def screen_table(rows: list) -> tuple[str, str]:
     csv.write(",".join(cols) + "\n")
     txt = io.StringIO()
     wm = max([len("material")] + [len(str(r.get("material", ""))) for r in rows])
-    txt.write(f"{'#':>3s} {'material':{wm}s} {'space group':16s} {'spins':6s} {'E_F0':>7s} {'E_F (eV)':>8s} "
+    ranked = any("rank" in r for r in rows)  # --sort: the rank leads each line
+    txt.write(f"{'#  ' if ranked else ''}{'material':{wm}s} {'space group':16s} {'spins':6s} {'E_F0':>7s} {'E_F (eV)':>8s} "
               f"{'alpha_iso':>12s} {'|alpha_S|':>11s} {'|delta|':>11s} {'rho':>9s} axis  "
               "(alpha in A m^-2 T^-1, rho in rad/mm; E_F0: the material's own Fermi level)\n")
     for r in rows:
         csv.write(",".join('"%s"' % ("" if r.get(c) is None else str(r.get(c, ""))).replace('"', "'")
                            for c in cols) + "\n")
-        rank = str(r.get("rank", ""))
+        rank = f"{str(r.get('rank', '')):>2s} " if ranked else ""
         if r.get("error"):
-            txt.write(f"{rank:>3s} {r['material']:{wm}s} FAILED: {r['error']}\n")
+            txt.write(f"{rank}{r['material']:{wm}s} FAILED: {r['error']}\n")
             continue
         ef0 = r.get("material_E_F_eV")
-        txt.write(f"{rank:>3s} {r['material']:{wm}s} {r['space_group']:16s} {r['spin_counting'][:2]:6s} "
+        txt.write(f"{rank}{r['material']:{wm}s} {r['space_group']:16s} {r['spin_counting'][:2]:6s} "
                   f"{'-' if ef0 is None else f'{ef0:.3f}':>7s} {r['E_F_eV']:8.3f} {r['alpha_iso']:12.4e} "
                   f"{r['alpha_S_max']:11.4e} {r['delta_norm']:11.4e} {r['rho_rad_per_mm']:9.4f} {r['rho_axis']:4s}"
                   f"{'  (max at the edge of the E_F range)' if r.get('at_edge') else ''}"
