@@ -532,9 +532,14 @@ def _cmd_export(args) -> int:
     out = args.output or (_os.path.basename(seed) + "_model.npz")
     model.to_npz(out)
     arrays = [k for k in ("H_R", "A_R", "B_R", "CC_R", "S_R") if getattr(model, k) is not None]
+    new_seed = out[: -len("_model.npz")] if out.endswith("_model.npz") else None
+    if new_seed and _os.path.exists(new_seed + ".win"):
+        how = f"gme-wannier run {new_seed}"
+    else:
+        how = (f"copy {seed}.win beside it as {new_seed}.win, then gme-wannier run {new_seed}" if new_seed else
+               "name it SEED_model.npz beside SEED.win, then gme-wannier run SEED")
     print(f"wrote {out}: {model.num_wann} Wannier functions, {model.nR} R vectors, {', '.join(arrays)} "
-          f"({_os.path.getsize(out) / 1e6:.1f} MB); run it with 'gme-wannier run {seed}' (the .win gives the "
-          f"structure; put {_os.path.basename(seed)}_model.npz beside it) or --source npz")
+          f"({_os.path.getsize(out) / 1e6:.1f} MB); to use it: {how}")
     return 0
 
 
