@@ -418,7 +418,8 @@ def find_nodes(model: TBModel, window: Sequence[float], *, scan_mesh: Sequence[i
     gap_tol : eV, a minimum with a smaller gap is a touching.
     radius : 1/Angstrom, the flux sphere (shrunk by 3 and 9 when needed).
     same_tol : 1/Angstrom, touchings closer than this are the same node.
-    image_tol : 1/Angstrom, how far the refined node may lie from its symmetry image.
+    image_tol : 1/Angstrom, how far the refined node may lie from its symmetry image (images closer
+        than image_tol / 2 count as one).
     spin_degeneracy : 1 or 2, multiplies the ZMS estimate (2 without spin-orbit coupling).
 
     Returns
@@ -479,7 +480,7 @@ def _new_star(bands, model, n, k_red, e, kops, dets, found, lines, failures, sta
         failures.append({"bands": [n, n + 1], "k_reduced": k_red.tolist(), "energy_eV": e, **info})
         return []
     sid = len(stars)
-    imgs, fac = _images(k_red, kops, dets, B, same_tol)
+    imgs, fac = _images(k_red, kops, dets, B, 0.5 * image_tol)  # Wannier symmetry errors move nodes a little
     members = []
     for k_img, f in zip(imgs, fac):
         if members:
@@ -592,14 +593,15 @@ def _assemble(model, found, lines, failures, stars, sym, spin_degeneracy, info) 
 
 
 def nodes_text(search: NodeSearch) -> str:
-    """A table of the stars (one line each) and the ZMS estimate."""
-    rows = [f"{'star':>4} {'bands':>7} {'size':>4} {'chi':>4} {'E (eV)':>15} {'first k (reduced)':>26} "
+    """A table of the stars (one line each; size = nodes found / distinct symmetry images) and the
+    ZMS estimate."""
+    rows = [f"{'star':>4} {'bands':>7} {'size':>7} {'chi':>4} {'E (eV)':>15} {'first k (reduced)':>26} "
             f"{'|v| (eV A)':>10} {'tilt':>5}"]
     for s in search.stars:
         m = [nd for nd in search.nodes if nd.star == s["id"]]
         e0, e1 = s["energy_eV"]
         k = ", ".join(f"{x:6.3f}" for x in m[0].k_reduced)
-        rows.append(f"{s['id']:4d} {m[0].bands[0]:3d}-{m[0].bands[1]:<3d} {s['size']:4d} {s['chirality']:+4d} "
+        rows.append(f"{s['id']:4d} {m[0].bands[0]:3d}-{m[0].bands[1]:<3d} {s['size']:3d}/{s['n_images']:<3d} {s['chirality']:+4d} "
                     f"{e0:7.4f}-{e1:7.4f} ({k}) {np.mean(m[0].velocity_eV_A):10.3f} {m[0].tilt_ratio:5.2f}")
     z = search.zms
     rows.append(f"{len(search.nodes)} nodes in {len(search.stars)} stars, total chirality "
