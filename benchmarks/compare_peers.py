@@ -25,8 +25,8 @@ ratio over the data sets; the per-set values and totals with start-up are in it 
 
 Usage::
 
-    /tmp/dev/bin/python benchmarks/compare_peers.py                 # all sets, repeat 2
-    /tmp/dev/bin/python benchmarks/compare_peers.py --sets te_tut24 --repeat 3
+    .venv/bin/python benchmarks/compare_peers.py                 # all sets, repeat 2
+    .venv/bin/python benchmarks/compare_peers.py --sets te_tut24 --repeat 3
 """
 
 from __future__ import annotations

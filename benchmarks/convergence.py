@@ -18,8 +18,8 @@ from compare_peers' output on the same machine).
 
 Usage::
 
-    /tmp/dev/bin/python benchmarks/convergence.py --set te_tut24
-    /tmp/dev/bin/python benchmarks/convergence.py --set srsi2
+    .venv/bin/python benchmarks/convergence.py --set te_tut24
+    .venv/bin/python benchmarks/convergence.py --set srsi2
 """
 
 from __future__ import annotations

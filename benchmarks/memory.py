@@ -8,8 +8,8 @@ A baseline child that only imports and loads the model is measured too.
 
 Usage::
 
-    /tmp/dev/bin/python benchmarks/memory.py                      # Te_tut24, 16^3 and 48^3
-    /tmp/dev/bin/python benchmarks/memory.py --seed ../shared/data/SrSi2/srsi2 --source hr \
+    .venv/bin/python benchmarks/memory.py                      # Te_tut24, 16^3 and 48^3
+    .venv/bin/python benchmarks/memory.py --seed ../shared/data/SrSi2/srsi2 --source hr \
         --efermi 8.2 8.8 0.05 --meshes 8 24
 """
 import argparse

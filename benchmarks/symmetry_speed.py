@@ -1,6 +1,6 @@
 """Speed-up of the irreducible k-points (symmetry="auto") over the whole mesh ("off").
 
-    /tmp/dev/bin/python benchmarks/symmetry_speed.py [--seed ../shared/data/Te_tut24/Te]
+    .venv/bin/python benchmarks/symmetry_speed.py [--seed ../shared/data/Te_tut24/Te]
         [--mesh 60] [--check-mesh 40] [--temperature 300] [--repeat 3] [--bse-one-thread]
 
 Runs both modes with identical settings on one model, prints wall times, k-point counts, |G|

@@ -8,7 +8,7 @@ Columns: global = max_{E,ij}|K - K_peer| / max_{E,ij}|K_peer|;
          peak   = max over E_F with max|K_peer| > 0.5 global max of the per-E_F ratio;
          perEF  = max over E_F with max|K_peer| > 1e-6 global max of the per-E_F ratio.
 
-  /tmp/dev/bin/python validation/compare_te.py [--data ../shared/data] [--regenerate] [--only NAME]
+  .venv/bin/python validation/compare_te.py [--data ../shared/data] [--regenerate] [--only NAME]
 """
 import argparse
 import ast

@@ -1,8 +1,8 @@
 #!/bin/bash
 # Regenerates every file under validation/reference/ (run from the repository root).
-# Uses /tmp/dev/bin/python (wannierberri 26.10 + numba) and Debian's postw90.x 3.1.0.
+# Uses .venv/bin/python (the README install: wannierberri 26.10; add numba) and Debian's postw90.x 3.1.0.
 set -e
-PY=${PY:-/tmp/dev/bin/python}
+PY=${PY:-.venv/bin/python}
 R=validation/reference
 D=${DATA:-../shared/data}
 pw() { $PY validation/run_postw90.py "$@"; }
