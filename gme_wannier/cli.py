@@ -245,7 +245,8 @@ def _material_fermi(o: dict, win, model, kT: float) -> Optional[dict]:
     return material_fermi_level(model, num_electrons=o.get("num_electrons"), kT=kT, mesh=mesh,
                                 win_fermi_energy=win.get_float("fermi_energy") if win is not None else None,
                                 spin_degeneracy=g, symprec=float(o["symprec"]),
-                                use_symmetry=o.get("symmetry") != "off" and not o.get("structure"))
+                                use_symmetry=o.get("symmetry") != "off" and not o.get("structure")
+                                and o.get("magmoms") is None)
 
 
 def _settings(o: dict, win, model=None):
