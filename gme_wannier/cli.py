@@ -107,7 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("seed", help="DIR/SEED of the Wannier90 files")
     _add_calc_options(r)
     r.add_argument("--output", "-o", help="result JSON (default SEED-gme.json next to the inputs' name, in the current dir)")
-    r.add_argument("--w90-dat", help="prefix for Wannier90-style PREFIX-gme-K_orb.dat / K_spin.dat")
+    r.add_argument("--w90-dat", help="prefix for Wannier90-style PREFIX-gme-K_orb.dat / K_spin.dat (and the files "
+                                     "of --quantities: PREFIX-gme-{C,D,tildeD,NOA_orb,NOA_spin,DOS}.dat)")
+    r.add_argument("--quantities", help="comma-separated from K,C,D,Dw,NOA,DOS (default K, always computed): the "
+                                        "natural-gyrotropy tensors of Wannier90's gyrotropic module, same k loop")
+    r.add_argument("--omega", type=float, nargs="+", metavar="W", help="hbar omega (eV) of Dw and NOA (default 0)")
+    r.add_argument("--eigval-max", type=float, help="NOA: leave out empty bands above this energy, eV "
+                                                    "(postw90's gyrotropic_eigval_max; default: all bands)")
     r.add_argument("--csv", help="CSV of alpha(E_F)")
     r.add_argument("--plot", help="PNG plot of the iso / traceless / antisymmetric parts (needs matplotlib)")
     r.add_argument("--decompose", action="store_true",
@@ -209,48 +215,23 @@ def _merge(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
     return opts
 
 
-def _fermi_grid(o: dict, ef0: Optional[float]) -> np.ndarray:
-    """The Fermi levels (eV): --efermi / --efermi-range (offsets from ef0 with --efermi-relative),
-    else the material's own Fermi level ef0. Rounded to 1e-10 eV (no 8.360000000000001)."""
-    from .io.errors import GMEInputError
-
-    if o.get("efermi") is not None:
-        ef = np.atleast_1d(np.array(o["efermi"], dtype=float))
-    elif o.get("efermi_range") is not None:
-        lo, hi, step = o["efermi_range"]
-        if step <= 0 or hi < lo:
-            raise GMEInputError("--efermi-range needs MIN <= MAX and STEP > 0")
-        ef = lo + step * np.arange(int(np.floor((hi - lo) / step + 1e-9)) + 1)
-    elif ef0 is not None:
-        return np.array([ef0])
-    else:
-        raise GMEInputError("no Fermi energy: give --efermi, --efermi-range or --num-electrons "
-                            "(the .win has no fermi_energy)")
-    if o.get("efermi_relative"):
-        if ef0 is None:
-            raise GMEInputError("--efermi-relative: the material's Fermi level is unknown: give --num-electrons "
-                                "(or fermi_energy in the .win)")
-        ef = ef + ef0
-    return np.round(ef, 10)
-
-
 def _material_fermi(o: dict, win, model, kT: float) -> Optional[dict]:
     """The material's Fermi level (--num-electrons or the .win) and the band energies behind it."""
     from .fermi import material_fermi_level
 
     if model is None:
         return None
-    mesh = [min(int(n), 24) for n in o["mesh"]]
-    g = o.get("spin_degeneracy") or None
-    return material_fermi_level(model, num_electrons=o.get("num_electrons"), kT=kT, mesh=mesh,
+    return material_fermi_level(model, num_electrons=o.get("num_electrons"), kT=kT,
+                                mesh=[min(int(n), 24) for n in o["mesh"]],
                                 win_fermi_energy=win.get_float("fermi_energy") if win is not None else None,
-                                spin_degeneracy=g, symprec=float(o["symprec"]),
+                                spin_degeneracy=o.get("spin_degeneracy") or None, symprec=float(o["symprec"]),
                                 use_symmetry=o.get("symmetry") != "off" and not o.get("structure")
                                 and o.get("magmoms") is None)
 
 
 def _settings(o: dict, win, model=None):
     """(GMESettings, the material's Fermi-level dict or None) from the options."""
+    from .fermi import fermi_grid
     from .integrate import GMESettings
     from .io.errors import GMEInputError
     from .smearing import Smearing
@@ -271,7 +252,8 @@ def _settings(o: dict, win, model=None):
         sm = Smearing.from_temperature(300.0 if T is None else float(T),
                                        float(o["max_arg"]) if o.get("max_arg") else 40.0)
     fermi = _material_fermi(o, win, model, sm.width)
-    ef = _fermi_grid(o, None if fermi is None else fermi["E_F_eV"])
+    ef = fermi_grid(efermi=o.get("efermi"), efermi_range=o.get("efermi_range"), relative=bool(o.get("efermi_relative")),
+                    material_ef=None if fermi is None else fermi["E_F_eV"])
     return GMESettings(fermi_energies=ef, smearing=sm, degen_thresh=float(o["degen_thresh"]),
                        degeneracy=o["degeneracy"], moment_energy=o["moment_energy"], g_s=float(o["g_s"]),
                        external=not o.get("internal_only", False), spin=not o.get("no_spin", False)), fermi
@@ -366,25 +348,14 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[d
                      magmoms=mm, box=box, comm=comm, chunk_size=int(o["chunk_size"]), kernel=o["kernel"],
                      checkpoint=o.get("checkpoint"), progress=progress, structure=structure,
                      checkpoint_every=float(o["checkpoint_every"]) if o.get("checkpoint_every") is not None else 60.0,
-                     spin_degeneracy=o.get("spin_degeneracy") or None, refine=tuple(o.get("refine") or ()))
-    _add_fermi_info(result, fermi)
+                     spin_degeneracy=o.get("spin_degeneracy") or None, refine=tuple(o.get("refine") or ()),
+                     extra_quantities=quantities_from_options(o))
+    from .fermi import attach_fermi_info
+
+    attach_fermi_info(result, fermi)
     if keep is not None:
         keep.update(settings=st, box=box)
     return model, result
-
-
-def _add_fermi_info(result, fermi: Optional[dict]) -> None:
-    """result.info["fermi_level"]: the material's E_F, the band range and the bands at each E_F."""
-    from .fermi import band_report
-
-    if fermi is None:
-        return
-    E, _ = fermi["bands"]
-    rep = band_report(E, result.fermi_energies)
-    result.info["fermi_level"] = {
-        "material_E_F_eV": fermi["E_F_eV"], "source": fermi["source"], "num_electrons": fermi["num_electrons"],
-        "band_range_eV": rep["range_eV"], "n_bands": rep["n_bands"], "band_mesh": fermi["mesh"],
-        "levels": rep["fermi_levels"]}
 
 
 def _cmd_run(args, parser) -> int:
@@ -421,6 +392,8 @@ def _cmd_run(args, parser) -> int:
                 text = w90_K_text(result.fermi_energies, result.K[part],
                                   f"{what}; counting: each band once, as Wannier90 "
                                   f"(alpha = {result.spin_degeneracy} x (e/hbar) x K in this run)")
+                writes.append((path, lambda path=path, text=text: write_text(path, text)))
+            for path, text in w90_dat_texts(result.extra, result.fermi_energies, o["w90_dat"]):
                 writes.append((path, lambda path=path, text=text: write_text(path, text)))
         if o.get("csv"):
             writes.append((o["csv"], lambda: write_text(o["csv"], csv_text(result))))
@@ -464,7 +437,7 @@ def _cmd_screen(args, parser) -> int:
 
     from .sanity import check_outputs, output_paths
 
-    from .screen import read_records, record_text, records_path, settings_key, sort_rows
+    from .screen import read_records, record_text, records_path, screen_one, settings_key, sort_rows
 
     o = _merge(args, parser)
     comm = get_comm("auto")
@@ -477,7 +450,7 @@ def _cmd_screen(args, parser) -> int:
         old = comm.bcast(read_records(jsonl) if comm.is_root else None)
         records = []
         for spec in args.seeds:
-            row, rec = _screen_one(spec, o, comm, key, old.get(spec))
+            row, rec = screen_one(spec, o, comm, key, old.get(spec), run_one)
             rows.append(row)
             records.append(rec)
             if comm.is_root and not row.get("resumed"):
@@ -497,24 +470,6 @@ def _cmd_screen(args, parser) -> int:
                   "(their error is in the table)", file=sys.stderr)
         return 2
     return 0
-
-
-def _screen_one(spec: str, o: dict, comm, key: str, old: Optional[dict]) -> tuple[dict, dict]:
-    """(row, record) of one material: reused from a complete record with the same settings,
-    else computed; a failure becomes a row with its error (never skipped silently)."""
-    from .report import screen_row
-    from .screen import parse_seed, result_record
-
-    if old and old.get("status") == "ok" and old.get("settings_key") == key:
-        return dict(old["row"], resumed=True), old
-    try:
-        seed, n = parse_seed(spec)
-        model, result = run_one(seed, {**o, "num_electrons": n} if n is not None else o, comm, progress=False)
-        row = screen_row(spec, model, result, window=float(o.get("window") or 0.0))
-        return row, result_record(spec, key, row, result)
-    except Exception as exc:  # noqa: BLE001 - one failing material must not stop the others
-        row = {"material": spec, "error": f"{type(exc).__name__}: {exc}"}
-        return row, result_record(spec, key, row)
 
 
 def _cmd_export(args) -> int:

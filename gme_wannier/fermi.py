@@ -22,7 +22,7 @@ from scipy.special import expit
 from .io.errors import GMEInputError
 
 __all__ = ["band_energies", "band_report", "electron_count", "fermi_level_from_count",
-           "bands_below_wannier_window", "material_fermi_level", "dos_at"]
+           "bands_below_wannier_window", "material_fermi_level", "dos_at", "fermi_grid", "attach_fermi_info"]
 
 
 def band_energies(model, mesh: Sequence[int] = (12, 12, 12), sym=None) -> tuple[np.ndarray, np.ndarray]:
@@ -183,3 +183,44 @@ def dos_at(E: np.ndarray, w: np.ndarray, fermi_energies: Sequence[float], kT: fl
     x = (np.asarray(E)[None] - ef[:, None, None]) / kT
     d = expit(x) * expit(-x) / kT
     return g * np.einsum("k,ekn->e", w, d)
+
+
+def fermi_grid(*, efermi: Optional[Sequence[float]] = None, efermi_range: Optional[Sequence[float]] = None,
+               relative: bool = False, material_ef: Optional[float] = None) -> np.ndarray:
+    """The Fermi levels of a run, float (nE,), eV, rounded to 1e-10 eV (no 8.360000000000001).
+
+    ``efermi`` (list) or ``efermi_range`` (MIN, MAX, STEP; MAX included); with ``relative`` they
+    are offsets from ``material_ef``. Without either: ``[material_ef]``. Raises GMEInputError
+    when a level is asked for and cannot be given.
+    """
+    if efermi is not None:
+        ef = np.atleast_1d(np.array(efermi, dtype=float))
+    elif efermi_range is not None:
+        lo, hi, step = efermi_range
+        if step <= 0 or hi < lo:
+            raise GMEInputError("--efermi-range needs MIN <= MAX and STEP > 0")
+        ef = lo + step * np.arange(int(np.floor((hi - lo) / step + 1e-9)) + 1)
+    elif material_ef is not None:
+        return np.array([float(material_ef)])
+    else:
+        raise GMEInputError("no Fermi energy: give --efermi, --efermi-range or --num-electrons "
+                            "(the .win has no fermi_energy)")
+    if relative:
+        if material_ef is None:
+            raise GMEInputError("--efermi-relative: the material's Fermi level is unknown: give --num-electrons "
+                                "(or fermi_energy in the .win)")
+        ef = ef + material_ef
+    return np.round(ef, 10)
+
+
+def attach_fermi_info(result, fermi: Optional[dict]) -> None:
+    """Set ``result.info["fermi_level"]`` from :func:`material_fermi_level`'s dict: the material's
+    E_F, the band range and, per Fermi level of the result, the bands crossing it."""
+    if fermi is None:
+        return
+    E, _ = fermi["bands"]
+    rep = band_report(E, result.fermi_energies)
+    result.info["fermi_level"] = {
+        "material_E_F_eV": fermi["E_F_eV"], "source": fermi["source"], "num_electrons": fermi["num_electrons"],
+        "band_range_eV": rep["range_eV"], "n_bands": rep["n_bands"], "band_mesh": fermi["mesh"],
+        "levels": rep["fermi_levels"]}

@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 __all__ = ["parse_seed", "settings_key", "records_path", "read_records", "record_text", "result_record",
-           "sort_rows", "SORT_KEYS"]
+           "sort_rows", "SORT_KEYS", "screen_one"]
 
 #: options that do not change the numbers (they are left out of the settings key)
 _NOT_PHYSICS = {"seeds", "table", "sort", "quiet", "progress", "checkpoint", "checkpoint_every", "chunk_size",
@@ -115,3 +115,21 @@ def pick_level(ef: np.ndarray, iso: np.ndarray, center: Optional[float], window:
     if not sel.any():
         sel[int(np.argmin(np.abs(ef - c)))] = True
     return int(np.argmax(np.where(sel, np.abs(iso), -1)))
+
+
+def screen_one(spec: str, o: dict, comm, key: str, old: Optional[dict], run_one) -> tuple[dict, dict]:
+    """(row, record) of one material: reused from a complete record with the same settings,
+    else computed with ``run_one(seed, options, comm, progress)`` (the CLI's load + compute);
+    a failure becomes a row with its error (never skipped silently)."""
+    from .report import screen_row
+
+    if old and old.get("status") == "ok" and old.get("settings_key") == key:
+        return dict(old["row"], resumed=True), old
+    try:
+        seed, n = parse_seed(spec)
+        model, result = run_one(seed, {**o, "num_electrons": n} if n is not None else o, comm, progress=False)
+        row = screen_row(spec, model, result, window=float(o.get("window") or 0.0))
+        return row, result_record(spec, key, row, result)
+    except Exception as exc:  # noqa: BLE001 - one failing material must not stop the others
+        row = {"material": spec, "error": f"{type(exc).__name__}: {exc}"}
+        return row, result_record(spec, key, row)
