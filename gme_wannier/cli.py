@@ -578,7 +578,7 @@ def _cmd_nodes(args, parser) -> int:
                        cache=not o.get("no_cache", False))
     search = find_nodes(model, o["node_window"], scan_mesh=o["scan_mesh"], symmetry=o["symmetry"],
                         radius=float(o["radius"]), gap_tol=float(o["gap_tol"]),
-                        spin_degeneracy=int(o.get("spin_degeneracy") or 1))
+                        spin_degeneracy=o.get("spin_degeneracy") or None)
     out = search.to_dict()
     text = nodes_text(search)
     if o.get("efermi") is not None or o.get("efermi_range") is not None:

@@ -403,7 +403,7 @@ def _symmetry(model: TBModel, symmetry):
 
 def find_nodes(model: TBModel, window: Sequence[float], *, scan_mesh: Sequence[int] = (24, 24, 24),
                symmetry="auto", scan_gap: float = 0.3, dense_gap: float = 0.1, gap_tol: float = 1e-5, radius: float = 0.01,
-               same_tol: float = 1e-3, image_tol: float = 0.05, spin_degeneracy: int = 1) -> NodeSearch:
+               same_tol: float = 1e-3, image_tol: float = 0.05, spin_degeneracy: Optional[int] = None) -> NodeSearch:
     """Find the band touchings of consecutive bands with mid-gap energy in ``window``.
 
     Parameters
@@ -420,7 +420,8 @@ def find_nodes(model: TBModel, window: Sequence[float], *, scan_mesh: Sequence[i
     same_tol : 1/Angstrom, touchings closer than this are the same node.
     image_tol : 1/Angstrom, how far the refined node may lie from its symmetry image (images closer
         than image_tol / 2 count as one).
-    spin_degeneracy : 1 or 2, multiplies the ZMS estimate (2 without spin-orbit coupling).
+    spin_degeneracy : 1 or 2, multiplies the ZMS estimate (default as compute: 1 with spinors, else 2,
+        each node of a spinless model standing for two spin copies).
 
     Returns
     -------
@@ -432,6 +433,8 @@ def find_nodes(model: TBModel, window: Sequence[float], *, scan_mesh: Sequence[i
     if not hi > lo:
         raise GMEInputError("--window: EMIN must be below EMAX (eV)")
     t0 = time.perf_counter()
+    if spin_degeneracy is None:
+        spin_degeneracy = 1 if model.spinors else 2
     sym, kops, dets = _symmetry(model, symmetry)
     bands = _Bands(model)
     B = bands.B
