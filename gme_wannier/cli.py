@@ -305,16 +305,24 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[d
     """Load, compute; returns (model, result). The one library call of `run` and `screen`.
     ``keep``, if given, receives the settings and box used (for `run --decompose`)."""
     from .calculate import compute
+    from .gyrotropic import quantities_from_options
     from .io.win import read_win
     from .load import _seed_from, load_model
 
     seed = _seed_from(seed)
+    extra_quantities = quantities_from_options(o)  # option errors before the model is read
     model = load_model(seed, source=o["source"], use_spn=not o.get("no_spin", False),
                        convention=o.get("convention") or "wannierberri", ws_images=o.get("ws_images") or "mdrs",
                        ws_tolerance=float(o["ws_tolerance"]) if o.get("ws_tolerance") is not None else 1e-3,
                        cache=not o.get("no_cache", False))
     win = read_win(seed + ".win") if os.path.exists(seed + ".win") else None
     box, extra = _win_box(o, win)
+    if extra or (box is not None and o.get("win_box")):
+        from .options import validate_options
+
+        origin = f"{win.path if win is not None else seed} (--win-box)"
+        validate_options({**extra, "box_mesh": box["mesh"] if o.get("win_box") else None},
+                         {k: f"{origin}: {k}" for k in (*extra, "box_mesh")})
     o = {**o, **extra}
     st, fermi = _settings(o, win, model)
     structure = None
@@ -349,7 +357,7 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[d
                      checkpoint=o.get("checkpoint"), progress=progress, structure=structure,
                      checkpoint_every=float(o["checkpoint_every"]) if o.get("checkpoint_every") is not None else 60.0,
                      spin_degeneracy=o.get("spin_degeneracy") or None, refine=tuple(o.get("refine") or ()),
-                     extra_quantities=quantities_from_options(o))
+                     **({"extra_quantities": extra_quantities} if extra_quantities else {}))
     from .fermi import attach_fermi_info
 
     attach_fermi_info(result, fermi)
@@ -359,7 +367,7 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[d
 
 
 def _cmd_run(args, parser) -> int:
-    from .io.writers import csv_text, json_text, w90_K_text, write_text
+    from .io.writers import csv_text, json_text, w90_dat_texts, w90_K_text, write_text
     from .parallel import get_comm, guard
     from .report import run_summary
 
