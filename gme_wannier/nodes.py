@@ -87,7 +87,8 @@ class NodeSearch:
     """Result of :func:`find_nodes`.
 
     nodes : tuple of Node, every member of every star, sorted by bands, star, k.
-    stars : tuple of dict (bands, size, chirality, energy range, representative k, ZMS term).
+    stars : tuple of dict (bands, size, n_images, chirality, energy range, first k, and the ZMS term
+        of the star, (e^2/3h^2) sum chi (eps - eps_ref) with eps_ref the mean energy of the pair's nodes).
     nodal_lines : tuple of dict, touchings that are not isolated (not nodes).
     failures : tuple of dict, minima or images that did not give an integer-charge node.
     zms : dict, ZMS Eq. 17 alpha per band pair and in total (A m^-2 T^-1).
@@ -490,8 +491,10 @@ def _new_star(bands, model, n, k_red, e, kops, dets, found, lines, failures, sta
             k, g, _, e_img = _minimize_gap(bands, k_img @ B, n, gap_tol, fallback=False)
             k2 = _wrap(k @ bands.Binv)
             if g >= gap_tol or _periodic_distance(B, k2, k_img[None])[0] > image_tol:
-                failures.append({"reason": "symmetry image is not a node of this Hamiltonian", "bands": [n, n + 1],
-                                 "k_reduced": k_img.tolist(), "gap_eV": g, "star": sid})
+                why = "symmetry image is not a node of this Hamiltonian" + (
+                    "" if g >= gap_tol else f" (the minimisation ends at a node farther than {image_tol} 1/A)")
+                failures.append({"reason": why, "bands": [n, n + 1], "k_reduced": k_img.tolist(), "gap_eV": g,
+                                 "star": sid})
                 continue
             if _known(B, k2, n, found, same_tol):
                 continue
@@ -580,8 +583,11 @@ def _assemble(model, found, lines, failures, stars, sym, spin_degeneracy, info) 
     for old in order:
         s = dict(stars[old], id=new_id[stars[old]["id"]])
         members = [nd for nd in nodes if nd.star == s["id"]]
-        s["alpha_zms_A_m2_T"] = spin_degeneracy * E2_OVER_H2_EV / 3.0 * sum(nd.chirality * nd.energy_eV
+        pair = [nd.energy_eV for nd in nodes if nd.bands == members[0].bands]
+        ref = float(np.mean(pair))  # per star: chi (eps - mean node energy of the pair); sums to the pair's Eq. 17
+        s["alpha_zms_A_m2_T"] = spin_degeneracy * E2_OVER_H2_EV / 3.0 * sum(nd.chirality * (nd.energy_eV - ref)
                                                                              for nd in members)
+        s["alpha_zms_reference_energy_eV"] = ref
         star_out.append(s)
     for f in failures:
         if "star" in f:
