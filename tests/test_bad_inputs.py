@@ -359,6 +359,12 @@ def _tb_nan(e, t):
             "--quiet", "--no-cache", *_o(t)]
 
 
+def _te_win_box(e, t, old, new):
+    s = te_copy(e, t)
+    edit(s + ".win", old, new)
+    return ["run", s, "--win-box", "--source", "chk", "--quiet", "--no-cache", *_o(t)]
+
+
 INPUT_CASES = [
     ("win-directory", _dir_win, "w.win"),
     ("win-fifo", _fifo_win, "w.win"),
@@ -380,6 +386,10 @@ INPUT_CASES = [
     ("spinors-true-spinless", _spinors_true_spinless, "Te.win"),
     ("chk-not-unitary", _chk_not_unitary, "GaAs.chk"),
     ("tb-inf", _tb_nan, "Te_tb.dat"),
+    ("win-box-kmesh-zero", lambda e, t: _te_win_box(e, t, "gyrotropic_kmesh=5 5 5", "gyrotropic_kmesh=0 5 5"),
+     "Te.win (--win-box): box_mesh"),
+    ("win-box-fermi-step-tiny", lambda e, t: _te_win_box(e, t, "fermi_energy_step=2", "fermi_energy_step=1e-12"),
+     "Te.win (--win-box): efermi_range"),
 ]
 
 
@@ -525,6 +535,22 @@ def test_bad_case(kind, case, build, name, env, tmp_path, capsys):
     rc, out, err = run_cli(argv, capsys)
     assert_one_error(rc, err, str(name))
     assert not (tmp_path / "o.json").exists()
+
+
+def test_one_exception_family():
+    import gme_wannier
+    from gme_wannier.checkpoint import CheckpointError, CheckpointMismatch
+    from gme_wannier.io.errors import GMEInputError, InputFileError, Interrupted, OptionError
+    from gme_wannier.sanity import OutputError
+    from gme_wannier.symmetry import StructureFileError, SymmetryError
+
+    for cls in (GMEInputError, InputFileError, OptionError, SymmetryError, StructureFileError, CheckpointError,
+                CheckpointMismatch, OutputError, Interrupted):
+        assert issubclass(cls, gme_wannier.GMEError) and issubclass(cls, ValueError), cls
+    with pytest.raises(gme_wannier.GMEError, match="k mesh"):
+        from gme_wannier.kmesh import check_mesh
+
+        check_mesh((0, 4, 4))
 
 
 def test_corpus_size():
