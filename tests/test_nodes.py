@@ -139,9 +139,10 @@ def test_cli_nodes_and_run_decompose(tmp_path, capsys):
     assert main(["make-weyl", seed]) == 0
     out = str(tmp_path / "n.json")
     assert main(["nodes", seed, "--window", "-1", "1", "--symmetry", "off", "--scan-mesh", "8", "8", "8",
-                 "-o", out]) == 0
+                 "--radius", "0.02", "--gap-tol", "1e-6", "-o", out]) == 0
     d = json.load(open(out))
     assert sorted(nd["chirality"] for nd in d["nodes"]) == [-1, 1]
+    assert d["search"]["sphere_radius_inv_A"] == 0.02 and d["search"]["gap_tol_eV"] == 1e-6
     capsys.readouterr()
     assert main(["nodes", seed, "--window", "1", "-1", "--symmetry", "off"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
