@@ -9,11 +9,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .integrate import GMESettings, sum_over_kpoints, sum_over_mesh_tetra, to_ampere
+from .integrate import GMESettings, to_ampere
 from .io.errors import GMEInputError
-from .kmesh import box_mesh, check_mesh, uniform_mesh
 from .model import TBModel
 from .result import GMEResult
+from .sampling import fixed_sampling
+from .units import E_OVER_HBAR
 
 SYMMETRY_MODES = ("auto", "off")
 
@@ -34,7 +35,8 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
             chunk_size: int = 200, kernel: str = "surface", checkpoint: Optional[str] = None,
             checkpoint_every: float = 60.0, progress: Optional[bool] = False,
             structure=None, spin_degeneracy: Optional[int] = None, refine: Sequence[int] = (),
-            refine_margin: float = 0.05) -> GMEResult:
+            refine_margin: float = 0.05, convergence=None, extra_quantities: Sequence = (),
+            estimate_error: bool = True) -> GMEResult:
     """Compute the GME tensor of a model.
 
     Parameters
@@ -46,7 +48,7 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         Uniform Gamma-centred (``shift`` = 0) mesh of the whole Brillouin zone.
     symmetry : "auto" or "off"
         "auto": spglib point group of the structure; only irreducible k-points are evaluated
-        and the sum is symmetrized (PHYSICS.md section 7). "off": the whole mesh.
+        and the sum is symmetrized (docs/theory.md section 8). "off": the whole mesh.
     box : dict with ``center``, ``b1``, ``b2``, ``b3`` (reduced) and ``mesh``, optional
         Integrate over a box of the BZ instead (Wannier90's gyrotropic_box_*); never symmetrized.
     comm : communicator from :func:`gme_wannier.parallel.get_comm` (serial by default).
@@ -65,16 +67,23 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         ``mesh * prod(f)`` at a fraction of its cost. Whole mesh (no symmetry reduction); computed
         on rank 0 and broadcast.
     refine_margin : eV added to the Fermi window when marking cells.
+    convergence : gme_wannier.convergence.ConvergenceOptions, optional
+        Run symmetric uniform meshes of growing density until the error estimate is below
+        ``convergence.tolerance`` x max |alpha_total| (``mesh`` is not used; see
+        :func:`gme_wannier.convergence.converge`).
+    extra_quantities : objects with ``name``, ``chunk(interp, k_red, weights, settings)`` and
+        ``finish(raw, model, settings, sym)`` (e.g. :mod:`gme_wannier.gyrotropic`), summed in the
+        same k loop (uniform meshes and boxes); their tensors land in ``result.extra[name]``.
+    estimate_error : attach the error estimate of :mod:`gme_wannier.errorbar` (uniform meshes:
+        free, from the embedded coarser mesh; other samplings: one run on the mesh halved).
     spin_degeneracy : 1, 2 or None
         How many electrons each band holds in alpha (and the DOS); docs/theory.md, "Spin
         counting". None (default): 2 for a model without spinors (spin-degenerate bands, no
         spin-orbit coupling), 1 for spinors. K stays in the counting of Wannier90 and
         WannierBerri (each band once), so alpha = spin_degeneracy (e/hbar) K.
     """
-    from .checkpoint import Checkpoint
     from .parallel import get_comm
-    from .progress import Progress
-    from .symmetry import allowed_form, find_symmetry, irreducible_kpoints
+    from .symmetry import allowed_form, find_symmetry
 
     if comm is None:
         comm = get_comm("serial")
@@ -88,6 +97,12 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         raise GMEInputError("refinement works with the Fermi-surface kernel on the uniform mesh only")
     if any(int(f) < 2 for f in refine):
         raise GMEInputError("refinement factors must be integers >= 2")
+    if convergence is not None and (box is not None or refine or kernel == "sea"):
+        raise GMEInputError("--tolerance: automatic convergence works on the whole zone with the surface or "
+                            "tetra kernel (drop --refine, --box-*/--win-box, --kernel sea)")
+    if extra_quantities and (refine or kernel != "surface"):
+        raise GMEInputError("--quantities: quantities other than K need a uniform mesh or a box "
+                            "(drop --tolerance, --refine and --kernel)")
     if spin_degeneracy is None:
         spin_degeneracy = 1 if model.spinors else 2
     if spin_degeneracy not in (1, 2):
@@ -111,63 +126,76 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         raise GMEInputError(f"{model.name}: no structure is known, so symmetry cannot be used "
                             "(give one, or use symmetry='off')")
 
-    if box is not None:
-        k_red, w = box_mesh(box.get("center"), box.get("b1", (1, 0, 0)), box.get("b2", (0, 1, 0)),
-                            box.get("b3", (0, 0, 1)), box["mesh"])
-        weights = np.full(len(k_red), w)
-        mesh_info = {"type": "box", "box": {k: np.asarray(v).tolist() for k, v in box.items()},
-                     "n_kpoints": int(len(k_red))}
-        use_sym = False
-    else:
-        mesh = check_mesh(mesh)
-        use_sym = symmetry == "auto" and kernel != "tetra" and not refine
-        n_full = int(np.prod(mesh))
-        if use_sym:
-            from .symmetry import check_band_symmetry
-
-            # refuse before the k loop if the bands do not have the structure's symmetry
-            sym_err = check_band_symmetry(model, sym, settings.fermi_energies)
-            irr = irreducible_kpoints(mesh, sym, shift=shift)
-            k_red, weights = irr.k_red, irr.weights
-            sym_info["n_kspace_operations"] = int(irr.n_ops)
-            sym_info["n_operations_dropped_by_mesh"] = int(irr.n_ops_dropped)
-        else:
-            k_red = uniform_mesh(mesh, shift)
-            weights = np.full(n_full, 1.0 / n_full)
-        mesh_info = {"type": "uniform", "mesh": list(mesh), "shift": list(shift), "n_full": n_full,
-                     "n_evaluated": int(len(k_red))}
-
-    ckpt = None
-    if checkpoint:
-        fp = json.dumps({"model": model_fingerprint(model), "settings": settings.fingerprint(),
-                         "mesh": mesh_info, "symmetry": symmetry, "kernel": kernel,
-                         "chunk_size": chunk_size}, sort_keys=True)
-        # kept after the sum: the caller removes it once the result is safely written
-        ckpt = Checkpoint(checkpoint, fp, every_seconds=checkpoint_every, keep=True)
-    bar = Progress(len(k_red), enabled=progress) if progress is not False and comm.is_root else None
-    if refine:
-        from .refine import refined_sum
-
-        raw, rinfo = refined_sum(model, settings, mesh, [int(f) for f in refine], margin=refine_margin) \
-            if comm.is_root else (None, None)
-        raw, rinfo = comm.bcast((raw, rinfo))
-        mesh_info["refinement"] = rinfo
-    elif kernel == "tetra":
-        raw = sum_over_mesh_tetra(model, mesh, settings, comm=comm, chunk_size=chunk_size, checkpoint=ckpt,
-                                  progress=bar)
-    else:
-        raw = sum_over_kpoints(model, k_red, weights, settings, comm=comm, chunk_size=chunk_size,
-                               kernel=kernel, checkpoint=ckpt, progress=bar)
-    K = to_ampere(raw, model, settings)
+    use_sym = symmetry == "auto" and box is None and kernel != "tetra" and not refine
+    sym_err = None
     if use_sym:
-        # the group average of the irreducible sum, as the projection on the allowed form
-        K = {p: form.project(v) for p, v in K.items()}
+        from .symmetry import check_band_symmetry
+
+        # refuse before the k loop if the bands do not have the structure's symmetry
+        sym_err = check_band_symmetry(model, sym, settings.fermi_energies)
+    fp = json.dumps({"model": model_fingerprint(model), "settings": settings.fingerprint(),
+                     "mesh": [list(mesh), list(shift), box and {k: np.asarray(v).tolist() for k, v in box.items()}],
+                     "symmetry": symmetry, "kernel": kernel, "chunk_size": chunk_size,
+                     "refine": list(refine), "extra": [getattr(q, "fingerprint", q.name) for q in extra_quantities]},
+                    sort_keys=True, default=str)
+    extra_raw: dict = {}
+    n_resumed = 0
+    project = form.project if use_sym else (lambda T: T)
+    fixed = dict(shift=shift, box=box, sym=sym if use_sym else None, comm=comm, chunk_size=chunk_size,
+                 kernel=kernel, checkpoint_every=checkpoint_every, progress=progress, refine=refine,
+                 refine_margin=refine_margin, extra_quantities=extra_quantities)
+    K_err = None
+    if convergence is not None:
+        from .convergence import converge
+
+        def run_mesh(m):
+            tag = "x".join(map(str, m))
+            r, rec, xr, _ = fixed_sampling(model, settings, mesh=m, estimate_error=False,
+                                           checkpoint=f"{checkpoint}.mesh{tag}" if checkpoint else None,
+                                           fingerprint=fp + tag, **fixed)
+            run_mesh.extra = xr
+            return r, rec
+
+        say = (lambda line: print(f"gme-wannier: {line}", flush=True)) if progress is not False and comm.is_root             else None
+        raw, K_err, mesh_info = converge(run_mesh, lambda r: project(to_ampere(r, model, settings)["total"]),
+                                         convergence, model.recip_lattice, say=say)
+        extra_raw, n_resumed = getattr(run_mesh, "extra", {}), 0
+        n_eval = mesh_info["n_kpoints_total"]
+        method = (f"max(|K(N_k) - K(N_k-1)|, |K(N_k-1) - K(N_k-2)| / r^2) per component over a sequence of "
+                  f"uniform meshes with spacings shrinking by r = {convergence.growth}")
+    else:
+        raw, mesh_info, extra_raw, n_resumed = fixed_sampling(
+            model, settings, mesh=mesh, checkpoint=checkpoint, fingerprint=fp, estimate_error=estimate_error,
+            **fixed)
+        n_eval = mesh_info.get("n_evaluated", mesh_info.get("n_kpoints", 0))
+    K = {p: project(v) for p, v in to_ampere(raw, model, settings).items()}
+    if convergence is None and "orb@coarse" in raw:
+        coarse = {key.split("@")[0]: v for key, v in raw.items() if key.endswith("@coarse")}
+        K_err = np.abs(K["total"] - project(to_ampere(coarse, model, settings)["total"]))
+        method = mesh_info.pop("error_method")
+    if use_sym:
+        sym_info["n_kspace_operations"] = mesh_info.pop("n_kspace_operations", None)
+        sym_info["n_operations_dropped_by_mesh"] = mesh_info.pop("n_operations_dropped_by_mesh", None)
+        if sym_info["n_kspace_operations"] is None and convergence is not None:
+            sym_info.pop("n_kspace_operations")
+            sym_info.pop("n_operations_dropped_by_mesh")
         sym_info["band_symmetry_error_eV"] = sym_err
         sym_info["band_symmetry_error_window"] = "bands below max(E_F) + 1 eV"
     elif sym is not None and box is None:
         from .symmetry import symmetry_breaking
 
         sym_info["tensor_symmetry_breaking"] = float(symmetry_breaking(K["total"], sym))
+    if K_err is not None:
+        from .convergence import convergence_record
+
+        conv = convergence_record(K["total"], K_err, convergence.tolerance if convergence is not None else None,
+                                  n_eval, method, converged=mesh_info.get("converged"))
+        if convergence is not None:
+            conv["stop_reason"] = mesh_info["stop_reason"]
+    else:
+        conv = {"tolerance": None, "estimated_error": None, "converged": None, "n_kpoints_evaluated": int(n_eval),
+                "method": "not estimated (estimate_error=False)"}
+    extra = {q.name: q.finish(extra_raw, model, settings, sym if use_sym else None) for q in extra_quantities}
     elapsed = time.perf_counter() - t0
     info = {
         "model": {"name": model.name, "num_wann": model.num_wann, "n_R": model.nR,
@@ -187,12 +215,14 @@ def compute(model: TBModel, settings: GMESettings, *, mesh: Sequence[int] = (20,
         "mesh": mesh_info,
         "symmetry": sym_info,
         "spin_degeneracy_factor": spin_degeneracy,
-        "checkpoint": {"path": checkpoint, "resumed_chunks": int(ckpt.n_resumed)} if ckpt is not None else None,
+        "convergence": conv,
+        "checkpoint": {"path": checkpoint, "resumed_chunks": int(n_resumed)} if checkpoint else None,
         "timing": {"seconds": elapsed, "ranks": comm.size,
-                   "kpoints_per_second": len(k_red) / elapsed if elapsed > 0 else None},
+                   "kpoints_per_second": n_eval / elapsed if elapsed > 0 else None},
     }
+    alpha_err = None if K_err is None else spin_degeneracy * E_OVER_HBAR * K_err
     return GMEResult(fermi_energies=settings.EF, K=K, real_lattice=model.real_lattice, info=info,
-                     dos=raw["dos"], spin_degeneracy=spin_degeneracy)
+                     dos=raw["dos"], spin_degeneracy=spin_degeneracy, alpha_error=alpha_err, extra=extra)
 
 
 def band_symmetry_error(model: TBModel, sym, emax: float = np.inf, n_samples: int = 8, seed: int = 0) -> float:

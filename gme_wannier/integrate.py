@@ -9,7 +9,7 @@ m in J/T; alpha0 = (e/hbar) K (PHYSICS.md section 1 and 3; docs/theory.md).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -209,6 +209,49 @@ def block_size(interp: Interpolator, budget_bytes: float = 32e6) -> int:
     return int(max(16, min(4096, budget_bytes // per_k)))
 
 
+def fermi_surface_points(interp: Interpolator, k_red: np.ndarray, st: GMESettings) -> dict:
+    """Fermi-surface integrand at each k-point, unweighted (internal units).
+
+    Returns dict of float arrays: ``orb`` (nk, nE, 3, 3) sum_n (-f') v_i G_j [eV A^3],
+    ``dos`` (nk, nE) sum_n (-f') [1/eV] and, with spin, ``spin`` (nk, nE, 3, 3) [A]. The
+    weighted sum over k of these is :func:`fermi_surface_chunk`; per-point values are what the
+    error estimates need (:mod:`gme_wannier.convergence`).
+    """
+    k_red = np.atleast_2d(k_red)
+    nk, nE = len(k_red), len(st.EF)
+    block = block_size(interp)
+    if nk > block:
+        parts = [fermi_surface_points(interp, k_red[i:i + block], st) for i in range(0, nk, block)]
+        return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    out = {"orb": np.zeros((nk, nE, 3, 3)), "dos": np.zeros((nk, nE))}
+    if interp.spin:
+        out["spin"] = np.zeros((nk, nE, 3, 3))
+    if nk == 0:
+        return out
+    b = window_band_data(interp, k_red, st)
+    if b is None:
+        return out
+    delta, vg, per_column = _surface_weights(b, st)
+    for key, val in _point_sums(delta, vg, per_column, b, st).items():
+        out[key][b["act"]] = val
+    return out
+
+
+def _surface_weights(b: dict, st: GMESettings):
+    """(-f') per band column (na, ns, nE), group-mean velocities and the group-sum map."""
+    lab = b["labels"]
+    first = mom.group_first_mask(lab)
+    size = mom.group_sum(np.ones(lab.shape), lab)
+    if st.degeneracy == "skip":
+        first = first & (size < 1.5)
+    cnt = np.maximum(size, 1.0)
+    Eg = mom.group_sum(b["E"], lab) / cnt
+    vg = mom.group_sum(b["v"], lab) / cnt[:, None, :]
+    delta = st.smearing.delta(Eg[:, :, None] - st.EF[None, None, :])  # (na, ns, nE)
+    delta *= first[:, :, None]
+    return delta, vg, (lambda m: mom.group_sum(m, lab))
+
+
 def fermi_surface_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.ndarray,
                         st: GMESettings) -> dict:
     """Raw Fermi-surface sums of one chunk (internal units, before 1/V and unit factors).
@@ -234,17 +277,28 @@ def fermi_surface_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.nda
     b = window_band_data(interp, k_red, st)
     if b is None:
         return out
-    lab = b["labels"]
-    first = mom.group_first_mask(lab)
-    size = mom.group_sum(np.ones(lab.shape), lab)
-    if st.degeneracy == "skip":
-        first = first & (size < 1.5)
-    cnt = np.maximum(size, 1.0)
-    Eg = mom.group_sum(b["E"], lab) / cnt
-    vg = mom.group_sum(b["v"], lab) / cnt[:, None, :]
-    delta = st.smearing.delta(Eg[:, :, None] - EF[None, None, :])  # (na, ns, nE)
-    delta *= (first * weights[b["act"]][:, None])[:, :, None]
-    return _weighted_sums(delta, vg, lambda m: mom.group_sum(m, lab), b, st)
+    delta, vg, per_column = _surface_weights(b, st)
+    delta *= weights[b["act"]][:, None, None]
+    return _weighted_sums(delta, vg, per_column, b, st)
+
+
+def _point_sums(W: np.ndarray, v: np.ndarray, per_column, b: dict, st: GMESettings) -> dict:
+    """Like :func:`_weighted_sums` but per k-point: ``orb``/``spin`` (n, nE, 3, 3), ``dos`` (n, nE)."""
+    n, ns, nE = W.shape
+    Wt = np.ascontiguousarray(np.swapaxes(W, 1, 2))  # (n, nE, ns)
+
+    def contract(m):  # sum_n W (nE) v_i m_j per k -> (n, nE, 3, 3)
+        P = (v[:, :, None, :] * per_column(m)[:, None, :, :]).reshape(n, 9, ns)
+        return np.matmul(Wt, np.swapaxes(P, 1, 2)).reshape(n, nE, 3, 3)
+
+    out = {"dos": W.sum(axis=1)}
+    if st.moment_energy == "band":
+        out["orb"] = contract(b["Gc"] - b["E"][:, None, :] * b["Phi"])
+    else:
+        out["orb"] = contract(b["Gc"]) - st.EF[None, :, None, None] * contract(b["Phi"])
+    if "sigma" in b:
+        out["spin"] = contract(b["sigma"])
+    return out
 
 
 def _weighted_sums(W: np.ndarray, v: np.ndarray, per_column, b: dict, st: GMESettings) -> dict:
@@ -423,8 +477,15 @@ def to_ampere(raw: dict, model: TBModel, st: GMESettings) -> dict:
 
 def sum_over_kpoints(model: TBModel, k_red: np.ndarray, weights: np.ndarray, st: GMESettings, *,
                      comm=None, chunk_size: int = 200, kernel: str = "surface", checkpoint=None,
-                     progress=None, interp: Optional[Interpolator] = None, blas_threads: int = 1) -> dict:
+                     progress=None, interp: Optional[Interpolator] = None, blas_threads: int = 1,
+                     weight_sets: Optional[dict] = None, extra: Sequence = ()) -> dict:
     """The k loop: distribute chunks of (k_red, weights) over ranks and reduce once per tensor.
+
+    weight_sets : dict name -> float (nk,), optional
+        Further weights of the same points (e.g. those of a coarser sub-mesh for the error
+        estimate): the sums with them come back under ``"<key>@<name>"``. Surface kernel only.
+    extra : quantities with ``chunk(interp, k_red, weights, st) -> dict`` whose raw sums join
+        the same loop (see :func:`gme_wannier.calculate.compute`, ``extra_quantities``).
 
     Returns the raw sums (see :func:`fermi_surface_chunk`), identical on every rank.
     """
@@ -438,13 +499,29 @@ def sum_over_kpoints(model: TBModel, k_red: np.ndarray, weights: np.ndarray, st:
         raise ValueError("k_red and weights must have the same length")
     if interp is None:
         interp = Interpolator(model, external=st.external, spin=st.spin)
+    names = sorted(weight_sets or {})
+    if names:
+        if kernel != "surface":
+            raise GMEInputError("extra weight sets need the Fermi-surface kernel")
+        Wsets = np.stack([weights] + [np.asarray(weight_sets[n], dtype=float).reshape(-1) for n in names])
     fn: Callable = fermi_surface_chunk if kernel == "surface" else fermi_sea_chunk
     n_chunks = max(1, -(-len(k_red) // chunk_size))
     bounds = np.linspace(0, len(k_red), n_chunks + 1).astype(int)
 
     def compute_chunk(c: int) -> dict:
         sl = slice(bounds[c], bounds[c + 1])
-        return fn(interp, k_red[sl], weights[sl], st)
+        if names:
+            pts = fermi_surface_points(interp, k_red[sl], st)
+            out = {}
+            for key, val in pts.items():
+                sums = np.tensordot(Wsets[:, sl], val, axes=(1, 0))
+                out[key] = sums[0]
+                out.update({f"{key}@{n}": sums[i + 1] for i, n in enumerate(names)})
+        else:
+            out = fn(interp, k_red[sl], weights[sl], st)
+        for q in extra:
+            out.update(q.chunk(interp, k_red[sl], weights[sl], st))
+        return out
 
     # many small matrices per chunk: multithreaded BLAS only adds overhead (measured 10x on
     # 56x56 eigensolves); parallelism comes from MPI ranks instead.

@@ -575,6 +575,43 @@ def irreducible_kpoints(mesh, sym: CrystalSymmetry, shift=(0, 0, 0)) -> Irreduci
         n_ops=len(kept), n_ops_dropped=n_dropped)
 
 
+def irreducible_points_lowmem(mesh, sym: CrystalSymmetry, shift=(0, 0, 0),
+                              ) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The representatives and weights of :func:`irreducible_kpoints`, in memory that grows
+    with one plane of the mesh (N2 N3 points times the operations) instead of the whole mesh.
+
+    A point is kept iff its C-order flat index is the smallest of its images under the
+    operations that preserve the mesh (the same representative as :func:`irreducible_kpoints`),
+    its weight is the size of its star over N. Used for meshes too large for spglib's
+    whole-mesh mapping (1.1 GB at 128^3, 8 GB at 256^3).
+
+    Returns ``k_red`` float (nirr, 3), ``weights`` float (nirr,), ``n_ops``, ``n_ops_dropped``.
+    """
+    n = np.array(check_mesh(mesh), dtype=np.int64)
+    s = np.array(check_shift(shift), dtype=np.int64)
+    kops = np.unique(kspace_operations(sym)[0], axis=0)
+    mats = []
+    for kop in kops:
+        m_float = kop * n[:, None] / n[None, :]
+        m_int = np.rint(m_float).astype(np.int64)
+        if np.abs(m_float - m_int).max() < 1e-9 and not np.any(np.mod(m_int @ s - s, 2)):
+            mats.append(m_int)
+    mats = np.array(mats)  # (nops, 3, 3) on doubled addresses
+    plane = 2 * np.indices((1, int(n[1]), int(n[2]))).reshape(3, -1).T.astype(np.int64) + s
+    k_out, w_out = [], []
+    npts = float(np.prod(n))
+    for i1 in range(int(n[0])):
+        addr2 = plane + np.array([2 * i1, 0, 0])
+        own = mesh_index((addr2 - s) // 2, n)
+        imgs = mesh_index((np.einsum("oab,pb->opa", mats, addr2) - s) // 2, n)  # (nops, npl)
+        keep = imgs.min(axis=0) == own
+        if np.any(keep):
+            n_stab = (imgs[:, keep] == own[keep]).sum(axis=0)
+            k_out.append(addr2[keep] / (2.0 * n))
+            w_out.append(len(mats) / n_stab / npts)
+    return np.concatenate(k_out), np.concatenate(w_out), len(mats), len(kops) - len(mats)
+
+
 def _check_orbits(rep: np.ndarray, perms: list[np.ndarray], npts: int) -> None:
     """Check that ``rep`` labels exactly the orbits of the group given by ``perms``."""
     n_stab = np.zeros(npts, dtype=np.int64)

@@ -1,0 +1,188 @@
+"""Error estimates of k-point sums and the automatic convergence to a requested accuracy.
+
+With a tolerance (``--tolerance``), :func:`converge` runs symmetric uniform meshes whose
+spacing shrinks by ``growth`` (1.5) each time, and stops when :func:`mesh_error` falls below
+the tolerance times max |K_total|. Without one, a single mesh carries the estimate below.
+
+For a uniform mesh N the estimate is the difference between the sum on N and the sum on the
+coarser mesh N/f contained in it (f = 2 or 3, the same points with f^3 times their weight: it
+costs nothing beyond the sum itself), after the projection on the symmetry-allowed form:
+``err_ij(E_F) = |K_N - K_{N/f}|_ij``. That is the error of the coarser sum; for the finer one it
+is an upper estimate wherever the sum converges (it overestimates it by a large factor once the
+smearing is resolved) and an estimate of the right size where the sum is still erratic. When no
+f divides the mesh the coarser mesh is evaluated separately (about 1/8 extra cost). See
+docs/convergence.md.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+__all__ = ["submesh_factor", "submesh_weights", "convergence_record", "ConvergenceOptions", "mesh_sequence",
+           "mesh_error", "converge", "WARN_ABOVE", "CONVERGED_DEFAULT"]
+
+WARN_ABOVE = 0.10  # a warning line when the estimate exceeds 10 % of max |alpha_total|
+CONVERGED_DEFAULT = 0.01  # without a tolerance, "converged" means an estimate below 1 %
+
+
+def submesh_factor(mesh: Sequence[int], shift: Sequence[int] = (0, 0, 0)) -> Optional[int]:
+    """Smallest f in (2, 3) such that the mesh N/f is made of points of the mesh N, or None.
+
+    Gamma-centred meshes need f to divide every N_a; half-step shifted ones also need f odd
+    (the shifted N/f points (i + 1/2) f / N are on the shifted N mesh only for odd f)."""
+    for f in (2, 3):
+        if all(n % f == 0 and n // f >= 1 for n in mesh) and (f % 2 == 1 or not any(shift)):
+            return f
+    return None
+
+
+def submesh_weights(k_red: np.ndarray, weights: np.ndarray, mesh: Sequence[int], f: int,
+                    shift: Sequence[int] = (0, 0, 0)) -> np.ndarray:
+    """Weights of the points of the coarser mesh N/f among ``k_red`` (zero elsewhere).
+
+    k_red : float (nk, 3) reduced points of the mesh N (irreducible or all), weights : (nk,)
+    their weights. A point of the coarse mesh has the same star in both meshes, so its weight
+    there is f^3 times its weight in N. Returns float (nk,), summing to 1 like ``weights``."""
+    N = np.asarray(mesh, dtype=float)
+    s = 0.5 * np.asarray(shift, dtype=float)
+    idx = np.rint(np.asarray(k_red) * N - s).astype(np.int64)  # integer address on mesh N
+    off = (np.asarray(shift, dtype=np.int64) * (f - 1)) // 2  # shifted: the middle one of f
+    on = np.all(np.mod(idx - off, f) == 0, axis=1)
+    return np.where(on, f ** 3 * np.asarray(weights, dtype=float), 0.0)
+
+
+def convergence_record(K_total: np.ndarray, K_error: np.ndarray, tolerance: Optional[float],
+                       n_kpoints: int, method: str, converged: Optional[bool] = None) -> dict:
+    """The ``"convergence"`` block of a result (without ``alpha_error``, kept as an array).
+
+    K_total, K_error : float (nE, 3, 3) Ampere, the projected total and its error per component.
+    estimated_error = max(K_error) / max |K_total| (over components and Fermi levels)."""
+    scale = float(np.abs(K_total).max())
+    emax = float(np.max(K_error)) if K_error.size else 0.0
+    est = emax / scale if scale > 0 else (0.0 if emax == 0 else float("inf"))
+    target = tolerance if tolerance is not None else CONVERGED_DEFAULT
+    return {"tolerance": tolerance, "estimated_error": est,
+            "converged": bool(est <= target) if converged is None else bool(converged),
+            "converged_means": (f"estimated_error <= tolerance ({tolerance})" if tolerance is not None else
+                                f"estimated_error <= {CONVERGED_DEFAULT} (no --tolerance given)"),
+            "n_kpoints_evaluated": int(n_kpoints), "method": method}
+
+
+# --------------------------------------------------------------------------------------
+# automatic convergence: a sequence of symmetric uniform meshes
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConvergenceOptions:
+    """Stopping rules of :func:`converge`.
+
+    tolerance : float, relative error target (of max |alpha_total| over components and E_F).
+    initial_spacing : float, 1/Angstrom, spacing of the first mesh.
+    growth : float > 1, ratio of the spacings of successive meshes.
+    max_kpoints : int or None, stop before a mesh would bring the evaluated k-points beyond it.
+    max_time : float or None, seconds; stop before a mesh would end after it (predicted from
+        the cost per k-point of the previous mesh).
+    """
+
+    tolerance: float = 0.01
+    initial_spacing: float = 0.04
+    growth: float = 1.5
+    max_kpoints: Optional[int] = None
+    max_time: Optional[float] = None
+
+    def __post_init__(self):
+        from .io.errors import GMEInputError
+
+        if not (np.isfinite(self.tolerance) and 0 < self.tolerance < 1):
+            raise GMEInputError("--tolerance: must be a number between 0 and 1 (relative error, e.g. 0.01)")
+        if self.max_kpoints is not None and not (int(self.max_kpoints) == self.max_kpoints and self.max_kpoints > 0):
+            raise GMEInputError("--max-kpoints: must be a positive integer")
+        if self.max_time is not None and not (np.isfinite(self.max_time) and self.max_time > 0):
+            raise GMEInputError("--max-time: must be a positive number of seconds")
+        if not (np.isfinite(self.growth) and self.growth > 1.05) or not (self.initial_spacing > 0):
+            raise GMEInputError("convergence: growth must be > 1.05 and initial_spacing > 0")
+
+
+def mesh_sequence(recip_lattice: np.ndarray, opts: ConvergenceOptions, n_max: int = 60):
+    """The meshes N_k, a = round(|b_a| r^k / spacing) (at least 4, strictly growing): axes of
+    equal reciprocal length (related by symmetry) get equal N. Yields tuples of 3 ints."""
+    lengths = np.linalg.norm(np.asarray(recip_lattice, dtype=float), axis=1)
+    prev = np.zeros(3, dtype=int)
+    for k in range(n_max):
+        n = np.maximum(4, np.rint(lengths * opts.growth ** k / opts.initial_spacing)).astype(int)
+        n = np.maximum(n, prev + 1)
+        prev = n
+        yield tuple(int(x) for x in n)
+
+
+def mesh_error(K_seq: list, growth: float) -> np.ndarray:
+    """Error estimate (nE, 3, 3) of the last of the projected totals ``K_seq`` (>= 2 meshes):
+    max(|K_k - K_{k-1}|, |K_{k-1} - K_{k-2}| / r^2) per component. The first term is the
+    error of the previous mesh (an upper estimate once the sums converge like h^2 or faster);
+    the second, the h^2 prediction from the step before, guards against an accidental
+    agreement of the last two meshes at some Fermi level or component."""
+    d = np.abs(K_seq[-1] - K_seq[-2])
+    if len(K_seq) >= 3:
+        d = np.maximum(d, np.abs(K_seq[-2] - K_seq[-3]) / growth ** 2)
+    return d
+
+
+def converge(run_mesh, total_K, opts: ConvergenceOptions, recip_lattice: np.ndarray, *, min_meshes: int = 3,
+             say=None) -> tuple[dict, np.ndarray, dict]:
+    """Run meshes of :func:`mesh_sequence` until the error estimate meets ``opts.tolerance``.
+
+    run_mesh : callable mesh -> (raw sums, mesh record), one fixed sampling of that mesh;
+    total_K : callable raw -> float (nE, 3, 3), the projected K_total (Ampere) of raw sums;
+    min_meshes : int, meshes before the estimate is trusted (3: both terms of :func:`mesh_error`).
+    say : callable(str) or None, one line per finished mesh (progress on rank 0).
+
+    Returns the raw sums of the last mesh, its error estimate (nE, 3, 3) Ampere and the record:
+    meshes with their k-points, seconds and estimate, ``converged`` and ``stop_reason``.
+    """
+    t0 = time.perf_counter()
+    K_seq, meshes = [], []
+    raw = err = None
+    n_total, reason = 0, None
+    for mesh in mesh_sequence(recip_lattice, opts):
+        if meshes:
+            last = meshes[-1]
+            pred_n = last["n_kpoints"] * np.prod(mesh) / np.prod(last["mesh"])
+            if opts.max_kpoints is not None and n_total + pred_n > opts.max_kpoints:
+                reason = "max_kpoints"
+                break
+            elapsed = time.perf_counter() - t0
+            if opts.max_time is not None and elapsed + last["seconds"] * pred_n / max(last["n_kpoints"], 1) \
+                    > opts.max_time:
+                reason = "max_time"
+                break
+        t1 = time.perf_counter()
+        raw_k, rec = run_mesh(mesh)
+        K_seq.append(total_K(raw_k))
+        raw = raw_k
+        n = int(rec.get("n_evaluated", np.prod(mesh)))
+        n_total += n
+        entry = {"mesh": list(mesh), "n_kpoints": n, "seconds": time.perf_counter() - t1, "estimated_error": None}
+        if len(K_seq) >= 2:
+            err = mesh_error(K_seq, opts.growth)
+            scale = float(np.abs(K_seq[-1]).max())
+            entry["estimated_error"] = float(err.max() / scale) if scale > 0 else (0.0 if err.max() == 0 else np.inf)
+        meshes.append(entry)
+        if say is not None:
+            e = entry["estimated_error"]
+            say(f"mesh {'x'.join(map(str, mesh))}: {n} k-points, {entry['seconds']:.1f} s, estimated error "
+                + ("-" if e is None else f"{100 * e:.2f} %"))
+        if len(K_seq) >= min_meshes and entry["estimated_error"] <= opts.tolerance:
+            reason = "converged"
+            break
+    if err is None:  # stopped by a limit before two meshes: no estimate
+        err = np.full_like(K_seq[-1], np.inf) if K_seq else None
+    record = {"type": "uniform-sequence", "growth": opts.growth, "initial_spacing_inv_A": opts.initial_spacing,
+              "meshes": meshes, "mesh": meshes[-1]["mesh"] if meshes else None,
+              "n_evaluated": int(meshes[-1]["n_kpoints"]) if meshes else 0, "n_kpoints_total": int(n_total),
+              "converged": reason == "converged", "stop_reason": reason}
+    return raw, err, record

@@ -1,0 +1,133 @@
+"""The fixed samplings of the zone (uniform or irreducible mesh, box, tetrahedra, refinement),
+each returning its raw sums, a record of what was sampled and the sums of the error estimate.
+
+Every sampling here feeds the k loop of :mod:`gme_wannier.integrate` (chunks distributed over
+the MPI ranks, checkpoints, progress); :func:`gme_wannier.convergence.converge` runs a sequence of them.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .integrate import GMESettings, sum_over_kpoints, sum_over_mesh_tetra
+from .kmesh import box_mesh, check_mesh, uniform_mesh
+from .model import TBModel
+
+__all__ = ["fixed_sampling", "GME_KEYS"]
+
+GME_KEYS = ("orb", "spin", "dos")
+# meshes with more points use the plane-by-plane irreducible points (spglib's whole-mesh
+# mapping takes 1.1 GB at 128^3 and 8 GB at 256^3 on every rank; same points and weights)
+LOWMEM_ABOVE = 100 ** 3
+
+
+def _halved(mesh: Sequence[int]) -> list[int]:
+    return [max(1, int(n) // 2) for n in mesh]
+
+
+def _points(mesh, shift, box, sym) -> tuple[np.ndarray, np.ndarray, dict]:
+    """k-points (nk, 3) reduced, weights (nk,) and the mesh record of a box or uniform mesh."""
+    if box is not None:
+        k_red, w = box_mesh(box.get("center"), box.get("b1", (1, 0, 0)), box.get("b2", (0, 1, 0)),
+                            box.get("b3", (0, 0, 1)), box["mesh"])
+        return k_red, np.full(len(k_red), w), {"type": "box", "box": {k: np.asarray(v).tolist()
+                                                                     for k, v in box.items()},
+                                               "n_kpoints": int(len(k_red))}
+    mesh = check_mesh(mesh)
+    n_full = int(np.prod(mesh))
+    info = {"type": "uniform", "mesh": list(mesh), "shift": list(shift), "n_full": n_full}
+    if sym is not None and n_full > LOWMEM_ABOVE:
+        from .symmetry import irreducible_points_lowmem
+
+        k_red, weights, n_ops, n_dropped = irreducible_points_lowmem(mesh, sym, shift)
+        info.update(n_kspace_operations=n_ops, n_operations_dropped_by_mesh=n_dropped)
+    elif sym is not None:
+        from .symmetry import irreducible_kpoints
+
+        irr = irreducible_kpoints(mesh, sym, shift=shift)
+        k_red, weights = irr.k_red, irr.weights
+        info.update(n_kspace_operations=int(irr.n_ops), n_operations_dropped_by_mesh=int(irr.n_ops_dropped))
+    else:
+        k_red, weights = uniform_mesh(mesh, shift), np.full(n_full, 1.0 / n_full)
+    info["n_evaluated"] = int(len(k_red))
+    return k_red, weights, info
+
+
+def fixed_sampling(model: TBModel, st: GMESettings, *, mesh, shift, box: Optional[dict], sym, comm,
+                   chunk_size: int, kernel: str, checkpoint: Optional[str], checkpoint_every: float,
+                   progress, refine: Sequence[int], refine_margin: float, fingerprint: str,
+                   extra_quantities: Sequence = (), estimate_error: bool = True,
+                   ) -> tuple[dict, dict, dict, int]:
+    """Sums of one fixed sampling (keyword-only options as in :func:`gme_wannier.calculate.compute`;
+    one function with the options of every sampler, so the callers need not know them apart).
+
+    Returns ``raw`` (the GME sums ``orb``, ``spin``, ``dos``, and with ``estimate_error`` the
+    same on the embedded or halved coarser sampling under ``"<key>@coarse"``), the mesh record
+    (with ``error_method``), the raw sums of ``extra_quantities`` and the number of chunks
+    resumed from the checkpoint.
+    """
+    from .checkpoint import Checkpoint
+    from .progress import Progress
+
+    if refine:
+        return _refined(model, st, mesh, refine, refine_margin, comm, estimate_error)
+    k_red, weights, info = (None, None, {"type": "uniform", "mesh": list(check_mesh(mesh)), "shift": [0, 0, 0],
+                                         "n_full": int(np.prod(mesh)), "n_evaluated": int(np.prod(mesh))}) \
+        if kernel == "tetra" else _points(mesh, shift, box, sym)
+    ckpt = Checkpoint(checkpoint, fingerprint, every_seconds=checkpoint_every, keep=True) if checkpoint else None
+    bar = Progress(info.get("n_evaluated", info.get("n_kpoints")), enabled=progress) \
+        if progress is not False and comm.is_root else None
+    sets, method = None, None
+    if kernel == "tetra":
+        raw = sum_over_mesh_tetra(model, mesh, st, comm=comm, chunk_size=chunk_size, checkpoint=ckpt, progress=bar)
+    else:
+        if estimate_error and kernel == "surface":
+            f = None
+            if box is None:
+                from .convergence import submesh_factor, submesh_weights
+
+                f = submesh_factor(info["mesh"], shift)
+                if f is not None:
+                    sets = {"coarse": submesh_weights(k_red, weights, info["mesh"], f, shift)}
+                    method = (f"|K(N) - K(N/{f})| per component on the embedded mesh N/{f} = "
+                              f"{[n // f for n in info['mesh']]} (free: same points)")
+        raw = sum_over_kpoints(model, k_red, weights, st, comm=comm, chunk_size=chunk_size, kernel=kernel,
+                               checkpoint=ckpt, progress=bar, weight_sets=sets, extra=extra_quantities)
+    n_resumed = int(ckpt.n_resumed) if ckpt is not None else 0
+    extra_raw = {k: v for k, v in raw.items() if k.split("@")[0] not in GME_KEYS}
+    raw = {k: v for k, v in raw.items() if k.split("@")[0] in GME_KEYS}
+    if estimate_error and sets is None:
+        coarse_mesh = _halved(box["mesh"] if box is not None else mesh)
+        cbox = None if box is None else {**box, "mesh": coarse_mesh}
+        craw, _, _, _ = fixed_sampling(model, st, mesh=coarse_mesh, shift=shift, box=cbox, sym=sym, comm=comm,
+                                       chunk_size=chunk_size, kernel=kernel, checkpoint=None, checkpoint_every=0,
+                                       progress=False, refine=(), refine_margin=refine_margin,
+                                       fingerprint="", estimate_error=False)
+        raw.update({f"{k}@coarse": v for k, v in craw.items()})
+        method = f"|K(N) - K(N/2)| per component, N/2 = {coarse_mesh} evaluated separately (1/8 extra cost)"
+    if method is not None:
+        info["error_method"] = method
+    return raw, info, extra_raw, n_resumed
+
+
+def _refined(model, st, mesh, refine, margin, comm, estimate_error) -> tuple[dict, dict, dict, int]:
+    """Adaptive refinement of the uniform mesh (rank 0, broadcast); estimate from the coarse mesh
+    halved with the same factors."""
+    from .refine import refined_sum
+
+    mesh = check_mesh(mesh)
+    raw, rinfo = refined_sum(model, st, mesh, [int(f) for f in refine], margin=margin) \
+        if comm.is_root else (None, None)
+    raw, rinfo = comm.bcast((raw, rinfo))
+    info = {"type": "uniform", "mesh": list(mesh), "shift": [0, 0, 0], "n_full": int(np.prod(mesh)),
+            "n_evaluated": int(rinfo["n_full_evaluations"]), "refinement": rinfo}
+    if estimate_error:
+        cmesh = _halved(mesh)
+        craw, _ = refined_sum(model, st, cmesh, [int(f) for f in refine], margin=margin) \
+            if comm.is_root else (None, None)
+        craw = comm.bcast(craw)
+        raw = {**raw, **{f"{k}@coarse": v for k, v in craw.items()}}
+        info["error_method"] = f"|K - K'| per component, K' refined from the coarse mesh halved ({cmesh})"
+    return raw, info, {}, 0
