@@ -33,105 +33,16 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import moments as mom
+from .gyrotropic_bands import (_ALPHA, _BETA, _D_CUT, band_block, berry_curvature as _berry_curvature,
+                               curvature_omega as _curvature_omega, full_connection as _full_connection,
+                               velocity as _velocity)
 from .io.errors import GMEInputError
 from .units import e, eps0, hbar, m_e
 
-__all__ = ["C", "D", "Dw", "DOS", "NOA", "make_quantities", "band_block", "QUANTITY_NAMES",
+__all__ = ["C", "D", "Dw", "DOS", "NOA", "make_quantities", "QUANTITY_NAMES",
            "project_rank2", "gamma_tensor", "quantities_from_options", "rotatory_power"]
 
 QUANTITY_NAMES = ("C", "D", "Dw", "NOA", "DOS")
-_ALPHA = (1, 2, 0)  # (a, b) cyclic pair of d = x, y, z
-_BETA = (2, 0, 1)
-_D_CUT = 1e-7  # eV, postw90's wham_get_D_h
-
-
-# ---------------------------------------------------------------------------------------------
-# per-block band data
-
-
-def band_block(interp, k_red: np.ndarray, st, *, all_k: bool) -> Optional[dict]:
-    """Band-basis data of a block of k-points for the gyrotropic kernels.
-
-    Parameters
-    ----------
-    interp : :class:`gme_wannier.bands.Interpolator`
-    k_red : float (nk, 3) reduced.
-    st : GMESettings (its energy window selects the Fermi-surface points).
-    all_k : keep every point (NOA) instead of those with a band inside the Fermi window.
-
-    Returns
-    -------
-    None when no point is kept, else a dict: ``act`` int (na,) indices into k_red; ``E`` float
-    (na, nw) eV; ``V`` complex (na, 3, nw, nw) U^+ dH U (eV Angstrom); ``Abar`` complex
-    (na, 3, nw, nw) U^+ A U (Angstrom; zeros without external terms); ``curlA`` complex
-    (na, 3, nw) diagonal of U^+ curl A U (Angstrom^2) or None; ``S`` complex (na, 3, nw, nw)
-    U^+ sigma U or None.
-    """
-    from .integrate import energy_window
-
-    phase = interp.phase(k_red)
-    H = interp.hamiltonian(phase)
-    if all_k:
-        act = np.arange(len(k_red))
-    else:
-        lo, hi = energy_window(st, interp.nw)
-        Eall = np.linalg.eigvalsh(H)
-        act = np.nonzero(((Eall >= lo) & (Eall <= hi)).any(axis=1))[0]
-    if len(act) == 0:
-        return None
-    E, U = np.linalg.eigh(H[act])
-    X = interp.derivatives(phase[act])
-    start = np.cumsum([0] + list(interp.rest_widths))
-    comp = {n: slice(start[i], start[i + 1]) for i, n in enumerate(interp.rest_names)}
-    Ud = np.conj(np.swapaxes(U, -1, -2))[:, None]
-
-    def rot(name):
-        return Ud @ X[:, comp[name]] @ U[:, None]
-
-    out = {"act": act, "E": E, "V": rot("dH"), "curlA": None, "S": None}
-    if "A" in comp:
-        out["Abar"] = rot("A")
-        XU = X[:, comp["curlA"]] @ U[:, None]
-        out["curlA"] = np.einsum("kin,kcin->kcn", np.conj(U), XU)
-    else:
-        out["Abar"] = np.zeros_like(out["V"])
-    if "S" in comp:
-        out["S"] = rot("S")
-    return out
-
-
-def _rotation(b: dict, labels: np.ndarray) -> np.ndarray:
-    return mom.rotation_D(b["V"], b["E"], labels)
-
-
-def _velocity(b: dict) -> np.ndarray:
-    return np.einsum("kcnn->kcn", b["V"]).real
-
-
-def _berry_curvature(b: dict, labels: np.ndarray) -> np.ndarray:
-    """Omega_n (Angstrom^2), float (nk, 3, nw): LVTS12's curvature, = -Phi of moments.py."""
-    D = _rotation(b, labels)
-    A = b["Abar"] if b["curlA"] is not None else None
-    _, Phi = mom.orbital_parts_columns(b["E"], D, A=A, Omega_bar_diag=b["curlA"])
-    return -Phi
-
-
-def _full_connection(b: dict, labels: np.ndarray) -> np.ndarray:
-    """A = U^+ A^(W) U + i D (WYSV06 Eq. 25), complex (nk, 3, nw, nw), Angstrom."""
-    return b["Abar"] + 1j * _rotation(b, labels)
-
-
-def _curvature_omega(A: np.ndarray, E: np.ndarray, labels: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Omega~_n,c(omega), float (nk, nw_freq, 3, nw), Angstrom^2 (module docstring)."""
-    w = E[:, None, :] - E[:, :, None]  # [k, n, m] = E_m - E_n
-    other = labels[:, :, None] != labels[:, None, :]
-    w2 = (w * w)[..., None]
-    F = np.where(other[..., None], (w2 / (w2 - z[None, None, None, :] ** 2)).real, 0.0)  # (k, n, m, nf)
-    out = np.empty((len(E), len(z), 3, E.shape[1]))
-    for c, (a, bb) in enumerate(zip(_ALPHA, _BETA)):
-        P = (A[:, a] * np.swapaxes(A[:, bb], -1, -2)).imag  # [k, n, m] = Im(A_a,nm A_b,mn)
-        out[:, :, c, :] = -2.0 * np.einsum("knm,knmf->kfn", P, F)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
