@@ -430,13 +430,30 @@ def find_nodes(model: TBModel, window: Sequence[float], *, scan_mesh: Sequence[i
     """
     from threadpoolctl import threadpool_limits
 
+    from .kmesh import check_mesh
+
     lo, hi = (float(x) for x in window)
-    if not hi > lo:
-        raise GMEInputError("--window: EMIN must be below EMAX (eV)")
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        raise GMEInputError("--window: give two finite energies EMIN < EMAX (eV)")
+    try:
+        scan_mesh = check_mesh(scan_mesh)
+    except GMEInputError as exc:
+        raise GMEInputError(f"--scan-mesh: {exc}") from None
+    for name, val in (("--radius", radius), ("--gap-tol", gap_tol)):
+        if not (np.isfinite(val) and val > 0):
+            raise GMEInputError(f"{name}: must be a positive number, got {val}")
     t0 = time.perf_counter()
     if spin_degeneracy is None:
         spin_degeneracy = 1 if model.spinors else 2
     sym, kops, dets = _symmetry(model, symmetry)
+    sym_err = None
+    if sym is not None:
+        from .calculate import band_symmetry_error
+
+        sym_err = band_symmetry_error(model, sym, emax=hi + 1.0)
+        if sym_err > 0.05:
+            raise GMEInputError(f"--symmetry: the bands of {model.name} break the symmetry of its structure "
+                                f"({sym.international}) by {sym_err:.3f} eV (> 0.05 eV): use --symmetry off")
     bands = _Bands(model)
     B = bands.B
     found, lines, failures, stars = [], [], [], []
@@ -465,7 +482,7 @@ def find_nodes(model: TBModel, window: Sequence[float], *, scan_mesh: Sequence[i
         "window_eV": [lo, hi], "scan_mesh": list(scan_mesh), "scan_gap_eV": scan_gap, "dense_gap_eV": dense_gap, "gap_tol_eV": gap_tol,
         "sphere_radius_inv_A": radius, "symmetry": sym.international if sym is not None else "off",
         "n_kspace_operations": int(len(kops)), "n_starts": n_scan, "n_extra_starts": len(starts) - n_scan, "n_gapped_minima": n_gapped,
-        "n_band_evaluations": bands.n_eval, "seconds": time.perf_counter() - t0})
+        "n_band_evaluations": bands.n_eval, "band_symmetry_error_eV": sym_err, "seconds": time.perf_counter() - t0})
 
 
 def _new_star(bands, model, n, k_red, e, kops, dets, found, lines, failures, stars, *, gap_tol, radius,
@@ -593,10 +610,6 @@ def _assemble(model, found, lines, failures, stars, sym, spin_degeneracy, info) 
         if "star" in f:
             f["star"] = new_id.get(f["star"], f["star"])
     lines_out = [{k: v for k, v in ln.items() if k not in ("n", "k_red")} for ln in lines]
-    if sym is not None:
-        from .calculate import band_symmetry_error
-
-        info["band_symmetry_error_eV"] = band_symmetry_error(model, sym, emax=info["window_eV"][1] + 1.0)
     return NodeSearch(nodes=tuple(nodes), stars=tuple(star_out), nodal_lines=tuple(lines_out),
                       failures=tuple(failures), zms=zms, info=info)
 

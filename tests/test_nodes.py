@@ -144,9 +144,13 @@ def test_cli_nodes_and_run_decompose(tmp_path, capsys):
     assert sorted(nd["chirality"] for nd in d["nodes"]) == [-1, 1]
     assert d["search"]["sphere_radius_inv_A"] == 0.02 and d["search"]["gap_tol_eV"] == 1e-6
     capsys.readouterr()
-    assert main(["nodes", seed, "--window", "1", "-1", "--symmetry", "off"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("gme-wannier: error: --window")
+    for bad, opt in ((["--window", "1", "-1", "--symmetry", "off"], "--window"),
+                     (["--window", "-1", "1", "--scan-mesh", "0", "4", "4", "--symmetry", "off"], "--scan-mesh"),
+                     (["--window", "-1", "1", "--radius", "-1", "--symmetry", "off"], "--radius"),
+                     (["--window", "-1", "1"], "--symmetry")):  # the .win structure is a placeholder
+        assert main(["nodes", seed, *bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"gme-wannier: error: {opt}:"), err
     out = str(tmp_path / "r.json")
     assert main(["run", seed, "--mesh", "16", "16", "16", "--symmetry", "off", "--efermi", "0.1",
                  "--temperature", "600", "--decompose", "--mu-imbalance", "0.01", "-o", out]) == 0
