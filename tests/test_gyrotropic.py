@@ -287,3 +287,35 @@ def test_rotatory_power_intraband_limit():
     # interband: -(omega^2/2c^2) gamma_xyz; 0.1 eV and 30 Angstrom -> -3.86e-3 rad/mm
     assert r["inter"][2, 0] == pytest.approx(-(0.1 * e / hbar) ** 2 / (2 * 299792458.0 ** 2) * 30e-10 * 1e-3, rel=1e-9)
     assert np.allclose(r["total"], r["inter"] + r["gme"])
+
+
+def test_cli_writes_postw90_files(tmp_path, capsys):
+    # gme-wannier run ... --quantities K,C,D,Dw,NOA,DOS --w90-dat PREFIX on the test-suite inputs,
+    # configured like the test suite's Te.win; every file equals Wannier90's benchmark
+    from gme_wannier.cli import main
+
+    for ext in (".win", ".chk.fmt", ".eig", ".mmn", ".uHu"):
+        shutil.copy(need("Te_toy_w90testsuite", "Te" + ext), tmp_path / ("Te" + ext))
+    seed, pre = str(tmp_path / "Te"), str(tmp_path / "out")
+    argv = ["run", seed, "--convention", "postw90", "--win-box", "--degeneracy", "skip", "--symmetry", "off",
+            "--quantities", "K,C,D,Dw,NOA,DOS", "--omega", "0", "0.05", "0.1", "--eigval-max", "8.6667",
+            "--w90-dat", pre, "-o", pre + ".json", "--quiet", "--no-cache"]
+    assert main(argv) == 0
+    for name in ("C", "D", "tildeD", "NOA_orb", "DOS", "K_orb"):
+        ref = read_w90_gyrotropic(os.path.join(REF, f"Te-gyrotropic-{name}.dat"))
+        ours = read_w90_gyrotropic(f"{pre}-gme-{name}.dat")
+        assert np.allclose(ours[0], ref[0]) and np.allclose(ours[1], ref[1]), name
+        assert _rel(ours[2], ref[2]) < 1e-5, name
+    import json
+
+    d = json.load(open(pre + ".json"))
+    assert np.array(d["C"]["C"]).shape == (5, 3, 3) and np.array(d["NOA"]["NOA_orb"]).shape == (3, 5, 3, 3)
+    # user mistakes: one line, exit 2
+    capsys.readouterr()
+    for bad, word in ((["--quantities", "K,X"], "--quantities"), (["--quantities", "C", "--omega", "0.1"], "--omega")):
+        with pytest.raises(SystemExit) as exc:
+            rc = main(["run", seed, "--convention", "postw90", "--win-box", "--quiet", "--no-cache",
+                       "-o", str(tmp_path / "bad.json"), *bad])
+            raise SystemExit(rc)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("gme-wannier: error: " + word), err
