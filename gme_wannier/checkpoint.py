@@ -90,10 +90,12 @@ class Checkpoint:
             raise CheckpointError(f"{fname}: checkpoint file holds invalid data (NaN/Inf sums or "
                                   "chunk indices out of range); delete it or choose another --checkpoint path")
         if fingerprint != self.fingerprint or n_file != n_chunks:
+            what = _differences(fingerprint, self.fingerprint)
+            if n_file != n_chunks:
+                what.append(f"{n_file} chunks, this run {n_chunks}")
             raise CheckpointMismatch(
                 f"{fname}: checkpoint file was made with different inputs/options "
-                f"(fingerprint {fingerprint!r}, {n_file} chunks; this run: "
-                f"{self.fingerprint!r}, {n_chunks} chunks); delete it or choose another "
+                f"({'; '.join(what) or 'fingerprint differs'}); delete it or choose another "
                 "checkpoint path")
         return done, sums
 
@@ -181,6 +183,28 @@ class Checkpoint:
         """Delete this rank's file (called on every rank after a successful sum)."""
         if self._file is not None and os.path.exists(self._file):
             os.remove(self._file)
+
+
+def _differences(old: str, new: str, limit: int = 4) -> list[str]:
+    """Which entries of two JSON fingerprints differ (dotted names), without dumping them."""
+    import json
+
+    try:
+        a, b = json.loads(old), json.loads(new)
+    except ValueError:
+        return [] if old == new else [f"fingerprint {old[:40]!r}, this run {new[:40]!r}"]
+    out: list[str] = []
+
+    def walk(x, y, name):
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                walk(x.get(k), y.get(k), f"{name}.{k}" if name else str(k))
+        elif x != y:
+            out.append(name or "fingerprint")
+
+    walk(a, b, "")
+    names = out[:limit] + (["..."] if len(out) > limit else [])
+    return [f"{', '.join(names)} differ" if len(out) > 1 else f"{names[0]} differs"] if out else []
 
 
 def remove_checkpoint(path: str | os.PathLike[str]) -> list[str]:
