@@ -101,10 +101,37 @@ def compare(label, ours, ref, seconds):
         print(f"| {label} | {name} | {rel:.1e} | {g:.3e} | {seconds:.1f} |", flush=True)
 
 
+def cli_case(data, N, ref):
+    """The command line: gme-wannier run ... --quantities K,C,D,Dw,NOA,DOS --w90-dat PREFIX, then
+    PREFIX-gme-X.dat against postw90's SEED-gyrotropic-X.dat (as parsed into the reference)."""
+    import subprocess
+    import tempfile
+
+    info = ast.literal_eval(str(ref["info"]))
+    e, om = ref["efermi"], ref["omega"]
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = os.path.join(tmp, "Te")
+        cmd = [os.path.join(os.path.dirname(sys.executable), "gme-wannier"), "run", os.path.join(data, "Te"),
+               "--convention", "postw90", "--degeneracy", "skip", "--degen-thresh", str(info["degen_thresh"]),
+               "--smearing", "gaussian", "--smearing-width", str(info["smr"]), "--max-arg", str(info["smr_max_arg"]),
+               "--mesh", str(N), str(N), str(N), "--symmetry", "off", "--efermi", *map(str, e),
+               "--quantities", "K,C,D,Dw,NOA,DOS", "--omega", *map(str, om), "--eigval-max", str(info["eigval_max"]),
+               "--w90-dat", pre, "-o", pre + ".json", "--quiet"]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        s = time.perf_counter() - t0
+        ours = {}
+        for name, key in KEYS.items():
+            if os.path.exists(f"{pre}-gme-{name}.dat"):
+                ours[key] = read_w90_gyrotropic(f"{pre}-gme-{name}.dat")[2]
+    return ours, s
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data"))
     p.add_argument("--only", default=None)
+    p.add_argument("--cli", action="store_true", help="also run the command line on Te_tut24 20^3 and compare its files")
     a = p.parse_args(argv)
     print("| case | file | max abs diff / max abs ref | max abs ref | our seconds |")
     print("|---|---|---|---|---|")
@@ -124,6 +151,9 @@ def main(argv=None):
         model = model_for(os.path.join(a.data, data, "Te"), "postw90", info["use_ws_distance"])
         ours, s = run_ours(model, ref, mesh=(N, N, N), eigval_max=info["eigval_max"], smr=info["smr"])
         compare(f"{data} {N}^3 vs postw90 3.1", ours, ref, s)
+        if a.cli and (data, N) == ("Te_tut24", 20):
+            ours, s = cli_case(os.path.join(a.data, data), N, d)
+            compare(f"{data} {N}^3, gme-wannier run files vs postw90 files", ours, ref, s)
 
 
 if __name__ == "__main__":
