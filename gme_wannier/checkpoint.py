@@ -92,7 +92,7 @@ class Checkpoint:
         if fingerprint != self.fingerprint or n_file != n_chunks:
             what = _differences(fingerprint, self.fingerprint)
             if n_file != n_chunks:
-                what.append(f"{n_file} chunks, this run {n_chunks}")
+                what.append(f"{n_file} chunks, this run {n_chunks} chunks")
             raise CheckpointMismatch(
                 f"{fname}: checkpoint file was made with different inputs/options "
                 f"({'; '.join(what) or 'fingerprint differs'}); delete it or choose another "
