@@ -419,8 +419,8 @@ def find_nodes(model: TBModel, window: Sequence[float], *, scan_mesh: Sequence[i
     gap_tol : eV, a minimum with a smaller gap is a touching.
     radius : 1/Angstrom, the flux sphere (shrunk by 3 and 9 when needed).
     same_tol : 1/Angstrom, touchings closer than this are the same node.
-    image_tol : 1/Angstrom, how far the refined node may lie from its symmetry image (images closer
-        than image_tol / 2 count as one).
+    image_tol : 1/Angstrom, how far the refined node may lie from its symmetry image (failed images
+        closer than image_tol / 2 to a node or to each other count as one place of the star).
     spin_degeneracy : 1 or 2, multiplies the ZMS estimate (default as compute: 1 with spinors, else 2,
         each node of a spinless model standing for two spin copies).
 
@@ -501,8 +501,8 @@ def _new_star(bands, model, n, k_red, e, kops, dets, found, lines, failures, sta
         failures.append({"bands": [n, n + 1], "k_reduced": k_red.tolist(), "energy_eV": e, **info})
         return []
     sid = len(stars)
-    imgs, fac = _images(k_red, kops, dets, B, 0.5 * image_tol)  # Wannier symmetry errors move nodes a little
-    members = []
+    imgs, fac = _images(k_red, kops, dets, B, same_tol)
+    members, missed = [], []
     for k_img, f in zip(imgs, fac):
         if members:
             k, g, _, e_img = _minimize_gap(bands, k_img @ B, n, gap_tol, fallback=False)
@@ -512,6 +512,7 @@ def _new_star(bands, model, n, k_red, e, kops, dets, found, lines, failures, sta
                     "" if g >= gap_tol else f" (the minimisation ends at a node farther than {image_tol} 1/A)")
                 failures.append({"reason": why, "bands": [n, n + 1], "k_reduced": k_img.tolist(), "gap_eV": g,
                                  "star": sid})
+                missed.append(k_img)
                 continue
             if _known(B, k2, n, found, same_tol):
                 continue
@@ -529,11 +530,23 @@ def _new_star(bands, model, n, k_red, e, kops, dets, found, lines, failures, sta
         rec = {"n": n, "k_red": k2, "energy": e_img, "gap": float(g), "star": sid, **inf}
         members.append(rec)
         found.append(rec)
-    stars.append({"id": sid, "bands": [n, n + 1], "n_images": int(len(imgs)), "size": len(members),
+    stars.append({"id": sid, "bands": [n, n + 1], "n_images": _n_images(B, members, missed, 0.5 * image_tol),
+                  "size": len(members),
                   "chirality": int(members[0]["chirality"]),
                   "energy_eV": [min(m["energy"] for m in members), max(m["energy"] for m in members)],
                   "k_reduced_first": members[0]["k_red"].tolist()})
     return _neighbour_starts(B, n, k_red, info)
+
+
+def _n_images(B, members: list, missed: list, tol: float) -> int:
+    """Distinct places of a star: its nodes, plus the images that gave no node, counted once per
+    tol (1/Angstrom; the Wannier symmetry error moves nodes a little, so the exact images of a
+    node next to a symmetry element are several points that refine to one node)."""
+    places = [m["k_red"] for m in members]
+    for k in missed:
+        if _periodic_distance(B, k, np.array(places)).min() > tol:
+            places.append(k)
+    return len(places)
 
 
 def _neighbour_starts(B: np.ndarray, n: int, k_red: np.ndarray, info: dict) -> list:
