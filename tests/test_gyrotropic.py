@@ -319,3 +319,27 @@ def test_cli_writes_postw90_files(tmp_path, capsys):
             raise SystemExit(rc)
         err = capsys.readouterr().err.strip().splitlines()
         assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("gme-wannier: error: " + word), err
+
+
+def test_irreducible_kpoints_equal_the_whole_mesh():
+    # compute(symmetry="auto"): irreducible points of P2_13, star weights, projection of C (polar)
+    # and D, D~, gamma (axial) on their allowed forms; the exactly symmetric model gives the
+    # whole-mesh sums, all of the form t 1 (23 is chiral cubic; D = d 1 is traceless only in the
+    # converged limit, this mesh is far from it near the multifold nodes)
+    from gme_wannier.calculate import compute
+
+    model = testmodels.cosi_like()
+    E = Interpolator(model, external=False).energies(np.random.default_rng(0).random((64, 3)))
+    st = GMESettings(fermi_energies=list(np.quantile(E, [0.35, 0.6])), smearing=Smearing("gaussian", 0.1))
+    qs = gy.make_quantities(list(ALL), omega=[0.1])
+    res = {m: compute(model, st, mesh=(8, 8, 8), symmetry=m, extra_quantities=qs) for m in ("auto", "off")}
+    assert res["auto"].info["mesh"]["n_evaluated"] < res["off"].info["mesh"]["n_evaluated"] / 5
+    flat = {m: {k: v for d in r.extra.values() for k, v in d.items()} for m, r in res.items()}
+    for key in ("C", "D", "Dw", "NOA_orb", "DOS"):
+        a, b = flat["auto"][key], flat["off"][key]
+        print(key, "auto vs off:", _rel(a, b))
+        assert np.abs(b).max() > 0 and _rel(a, b) < 1e-10, key
+    for key in ("C", "D", "Dw", "NOA_orb"):
+        T = flat["auto"][key]
+        iso = np.trace(T, axis1=-2, axis2=-1)[..., None, None] / 3 * np.eye(3)
+        assert np.abs(T - iso).max() < 1e-12 * np.abs(T).max(), key
