@@ -527,6 +527,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = argv
+    from .parallel import sigterm_as_error
+
+    previous = sigterm_as_error()
     try:
         return _dispatch(args, parser)
     except KeyboardInterrupt:
@@ -550,6 +553,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"gme-wannier: error: internal error ({what}); please report it (GME_WANNIER_DEBUG=1 shows the "
               "traceback)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _launcher_rank() -> int:

@@ -284,6 +284,24 @@ def deferred_signals() -> Iterator[list[int]]:
             signal.signal(sig, prev)
 
 
+def sigterm_as_error() -> Any:
+    """Outside the k loop, make SIGTERM raise :class:`~gme_wannier.io.errors.Interrupted` (one
+    error line, exit code 143) instead of killing the process without a word. Returns the
+    previous handler, to restore with ``signal.signal(signal.SIGTERM, previous)``, or None
+    when not in the main thread (nothing changed). Inside :func:`chunked_sum` the signal is
+    deferred to the end of the chunk and the checkpoint saved (:func:`deferred_signals`)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):  # noqa: ARG001
+        from .io.errors import Interrupted
+
+        raise Interrupted(signum, "SIGTERM: terminated outside the k sum (while loading, checking or writing): "
+                                  "nothing to resume from; run the command again")
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
 def _interrupted(signum: int, checkpoint, progress):
     from .io.errors import Interrupted
 
