@@ -154,6 +154,12 @@ def _count(name: str, v) -> None:
     _finite(name, v)
 
 
+def _tolerance(name: str, v) -> None:
+    _finite(name, v, 0, strict=True, what=" (relative error, e.g. 0.01)")
+    if v >= 1:
+        raise OptionError(name, f"is a relative error and must be below 1 (e.g. 0.01 for 1 %), got {v:g}")
+
+
 RULES: dict[str, Callable[[str, Any], None]] = {
     "mesh": _positive_ints,
     "box_mesh": _positive_ints,
@@ -176,6 +182,9 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "efermi_range": _efermi_range,
     "refine": lambda n, v: _finite(n, v, 2, what=" (subdivision factors)"),
     "window": lambda n, v: _finite(n, v, 0, what=" (eV)"),
+    "tolerance": lambda n, v: _tolerance(n, v),
+    "max_kpoints": lambda n, v: _finite(n, v, 1, what=" (k-points)"),
+    "max_time": lambda n, v: _finite(n, v, 0, strict=True, what=" (seconds)"),
     "magmoms": lambda n, v: _finite(n, v),
     "b": lambda n, v: _finite(n, v),
     "t": lambda n, v: _finite(n, v),
@@ -227,9 +236,10 @@ def check_memory(num_wann: int, n_fermi: int, *, kernel: str = "surface", n_kpoi
 
     The Fermi-surface kernels hold, per block of at most 4096 k-points (bounded by
     :func:`gme_wannier.integrate.block_size`), about three float64 arrays of shape
-    (block, num_wann, n_fermi); the tetrahedron kernel also keeps the energies of the whole mesh
-    (n_kpoints_full x num_wann float64) and its per-point weights. Each MPI rank on a node
-    allocates its own.
+    (block, num_wann, n_fermi); the list of k-points, weights and the symmetry mapping of the
+    whole mesh take about 64 bytes per point; the tetrahedron kernel also keeps the energies of
+    the whole mesh (n_kpoints_full x num_wann float64) and its per-point weights. Each MPI rank
+    on a node allocates its own.
 
     Parameters
     ----------
@@ -249,22 +259,22 @@ def check_memory(num_wann: int, n_fermi: int, *, kernel: str = "surface", n_kpoi
     OptionError  naming --efermi-range / --efermi (or --mesh for tetra) when it does not fit
     """
     block = int(max(16, min(4096, 32e6 // (16.0 * num_wann ** 2))))
-    need = 3 * 8 * block * num_wann * n_fermi
+    per_fermi = 3 * 8 * block * num_wann * n_fermi
+    per_mesh = 64 * n_kpoints_full
     if kernel == "tetra":
-        need += 8 * n_kpoints_full * num_wann * 2 + 8 * n_kpoints_full * n_fermi
+        per_mesh += 8 * n_kpoints_full * num_wann * 2 + 8 * n_kpoints_full * n_fermi
+    need = per_fermi + per_mesh
     if ranks_per_node is None:
         ranks_per_node = next((int(os.environ[v]) for v in ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE",
                                                              "SLURM_NTASKS_PER_NODE")
                                if os.environ.get(v, "").isdigit()), 1)
     avail = available_memory() if available is None else available
     if avail is not None and need * ranks_per_node > 0.8 * avail:
-        what = "--mesh (the tetrahedron kernel keeps the whole mesh)" if (
-            kernel == "tetra" and 8 * n_kpoints_full * num_wann * 2 > 3 * 8 * block * num_wann * n_fermi) \
+        what = "--mesh (fewer k-points)" if per_mesh > per_fermi \
             else "--efermi-range/--efermi (fewer Fermi levels)"
         raise OptionError(what.split(" ")[0],
                           f"the run would need about {need * ranks_per_node / 2**30:.1f} GiB "
-                          f"({n_fermi} Fermi levels x {num_wann} bands"
-                          + (f" x {n_kpoints_full} k-points" if kernel == "tetra" else "")
-                          + f", {ranks_per_node} rank(s) per node) but {avail / 2**30:.1f} GiB are available: "
+                          f"({n_fermi} Fermi levels x {num_wann} bands, {n_kpoints_full:.3g} k-points in the mesh"
+                          f", {ranks_per_node} rank(s) per node) but {avail / 2**30:.1f} GiB are available: "
                           f"reduce {what}, or split the run")
     return need

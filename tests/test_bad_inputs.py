@@ -203,6 +203,8 @@ OPTION_CASES = [
      "--checkpoint-every"),
     ("degen-thresh-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--degen-thresh", "-1"], "--degen-thresh"),
     ("refine-one", lambda e, t: ["run", e["weyl"], *CHEAP, "--refine", "1"], "--refine"),
+    ("mesh-beyond-memory", lambda e, t: ["run", e["weyl"], *CHEAP, "--mesh", "5000", "5000", "5000", *_o(t)],
+     "--mesh"),
     ("source-unknown", lambda e, t: ["run", e["weyl"], "--source", "bogus"], "--source"),
     ("flag-unknown", lambda e, t: ["run", e["weyl"], "--meshh", "4"], "--meshh"),
     ("temperature-and-smearing", lambda e, t: ["run", e["weyl"], *CHEAP, "--temperature", "300", "--smearing",
