@@ -234,8 +234,9 @@ class Dw(_Quantity):
                 "omega_eV": np.array(self.omega, dtype=float)}
 
 
-def _noa_pair_terms(b: dict, A: np.ndarray, vmat: np.ndarray, spin: bool) -> tuple:
-    """Pair arrays of the NOA sum, float (nk, 9, nw, nw) indexed [k, 3 d + c, n, l]:
+def _noa_pair_terms(b: dict, A: np.ndarray, vmat: np.ndarray, spin: bool, o: slice, u: slice) -> tuple:
+    """Pair arrays of the NOA sum for rows n in ``o`` (bands that can be occupied) and columns
+    l in ``u`` (bands that can be empty), float (nk, 9, no, nu) indexed [k, 3 d + c, n, l]:
     P_orb = Re(A_b,ln B_nl,ac - A_a,ln B_nl,bc), Q = Im(A_b,ln (v_c A_a)_nl + A_a,nl (v_c A_b)_ln)
     and, with spin, P_spin (the same with B^spin), for (a, b, d) cyclic. B as in TPS18 Eq. C14:
     B_nl,ac = -i (v_a A_c + A_c v_a)_nl + sum_m [(E_n - E_m) A_nm,a A_ml,c - (E_l - E_m) A_nm,c A_ml,a],
@@ -244,26 +245,31 @@ def _noa_pair_terms(b: dict, A: np.ndarray, vmat: np.ndarray, spin: bool) -> tup
     covariant); with a diagonal vmat, Q = (v_n,c + v_l,c) Im(A_a,nl A_b,ln)."""
     E = b["E"]
     EA = E[:, None, :, None] * A  # [k, a, m, l] = E_m A_a,ml
-    B = np.empty(A.shape[:2] + (3,) + A.shape[2:], dtype=complex)  # [k, a, c, n, l]
+    Ao, Au = A[:, :, o, :], A[:, :, :, u]  # rows n, columns l
+    vo, vu = vmat[:, :, o, :], vmat[:, :, :, u]
+    Eo, Eu = E[:, o], E[:, u]
+    B = np.empty(A.shape[:2] + (3,) + Ao.shape[2:3] + Au.shape[3:], dtype=complex)  # [k, a, c, n, l]
     for a in range(3):
         for c in range(3):
-            B[:, a, c] = (-1j * (vmat[:, a] @ A[:, c] + A[:, c] @ vmat[:, a])
-                          + E[:, :, None] * (A[:, a] @ A[:, c]) - A[:, a] @ EA[:, c]
-                          - (A[:, c] @ A[:, a]) * E[:, None, :] + A[:, c] @ EA[:, a])
-    AT = np.swapaxes(A, -1, -2)  # [k, a, n, l] = A_a,ln
-    vA = vmat[:, :, None] @ A[:, None]  # [k, c, a, n, l] = (v_c A_a)_nl
-    nk, nw = E.shape
-    P = np.empty((nk, 9, nw, nw))
-    Q = np.empty((nk, 9, nw, nw))
-    Ps = np.empty((nk, 9, nw, nw)) if spin else None
+            B[:, a, c] = (-1j * (vo[:, a] @ Au[:, c] + Ao[:, c] @ vu[:, a])
+                          + Eo[:, :, None] * (Ao[:, a] @ Au[:, c]) - Ao[:, a] @ EA[:, c][:, :, u]
+                          - (Ao[:, c] @ Au[:, a]) * Eu[:, None, :] + Ao[:, c] @ EA[:, a][:, :, u])
+    AT = np.swapaxes(A[:, :, u, o], -1, -2)  # [k, a, n, l] = A_a,ln
+    Aol = A[:, :, o, u]  # [k, a, n, l] = A_a,nl
+    vA = vo[:, :, None] @ Au[:, None]  # [k, c, a, n, l] = (v_c A_a)_nl
+    vAT = np.swapaxes(vmat[:, :, None][..., u, :] @ A[:, None][..., o], -1, -2)  # (v_c A_b)_ln at [n, l]
+    nk, no, nu = B.shape[0], B.shape[3], B.shape[4]
+    P = np.empty((nk, 9, no, nu))
+    Q = np.empty((nk, 9, no, nu))
+    Ps = np.empty((nk, 9, no, nu)) if spin else None
     if spin:
         Bs = np.zeros_like(B)
         for bb in range(3):  # B^spin_ac = -i S_b for (a, b, c) cyclic
-            Bs[:, _BETA[bb], _ALPHA[bb]] = -1j * b["S"][:, bb]
+            Bs[:, _BETA[bb], _ALPHA[bb]] = -1j * b["S"][:, bb][:, o, u]
     for d, (a, bb) in enumerate(zip(_ALPHA, _BETA)):
         for c in range(3):
             P[:, 3 * d + c] = (AT[:, bb] * B[:, a, c] - AT[:, a] * B[:, bb, c]).real
-            Q[:, 3 * d + c] = (AT[:, bb] * vA[:, c, a] + A[:, a] * np.swapaxes(vA[:, c, bb], -1, -2)).imag
+            Q[:, 3 * d + c] = (AT[:, bb] * vA[:, c, a] + Aol[:, a] * vAT[:, c, bb]).imag
             if spin:
                 Ps[:, 3 * d + c] = (AT[:, bb] * Bs[:, a, c] - AT[:, a] * Bs[:, bb, c]).real
     return P, Q, Ps
@@ -301,17 +307,23 @@ class NOA(_Quantity):
                 labels = mom.degenerate_groups(b["E"], st.degen_thresh)
                 A = _full_connection(b, labels)
                 vmat = b["V"] * (labels[:, :, None] == labels[:, None, :])[:, None]
-            P, Q, Ps = _noa_pair_terms(b, A, vmat, spin)
-            E = b["E"]
-            wln = E[:, None, :] - E[:, :, None]  # [k, n, l] = E_l - E_n
-            M1 = 1.0 / (wln[..., None] ** 2 - z ** 2)  # (k, n, l, f)
-            Wm = M1.real * w[:, None, None, None]
-            We = (-M1 * (2 * wln[..., None] ** 2 * M1 + 1)).real * w[:, None, None, None]
             out = {"NOA_orb": np.zeros((len(z), len(EF), 3, 3))}
             if spin:
                 out["NOA_spin"] = np.zeros((len(z), len(EF), 3, 3))
+            E = b["E"]
+            # only bands below the highest E_F can be occupied, only bands above the lowest empty
+            o = slice(0, int((E < EF.max()).sum(axis=1).max()))
+            u = slice(int((E < EF.min()).sum(axis=1).min()), interp.nw)
+            if o.stop == 0 or u.start == interp.nw:
+                return out
+            P, Q, Ps = _noa_pair_terms(b, A, vmat, spin, o, u)
+            E_o, E = E[:, o], E[:, u]
+            wln = E[:, None, :] - E_o[:, :, None]  # [k, n, l] = E_l - E_n
+            M1 = 1.0 / (wln[..., None] ** 2 - z ** 2)  # (k, n, l, f)
+            Wm = M1.real * w[:, None, None, None]
+            We = (-M1 * (2 * wln[..., None] ** 2 * M1 + 1)).real * w[:, None, None, None]
             for ie, ef in enumerate(EF):
-                occ = E < ef
+                occ = E_o < ef
                 emp = (E >= ef) & (E < emax)
                 kk, n, l = np.nonzero(occ[:, :, None] & emp[:, None, :])
                 if len(kk) == 0:
