@@ -366,6 +366,12 @@ def _tb_nan(e, t):
             "--quiet", "--no-cache", *_o(t)]
 
 
+def _te_extra(e, t, ext, content):
+    s = te_copy(e, t)
+    write(s + ext, content, "wb")
+    return te_args(s) + _o(t)
+
+
 def _te_win_box(e, t, old, new):
     s = te_copy(e, t)
     edit(s + ".win", old, new)
@@ -393,6 +399,9 @@ INPUT_CASES = [
     ("spinors-true-spinless", _spinors_true_spinless, "Te.win"),
     ("chk-not-unitary", _chk_not_unitary, "GaAs.chk"),
     ("tb-inf", _tb_nan, "Te_tb.dat"),
+    ("mmn-binary", lambda e, t: _te_extra(e, t, ".mmn", b"\x00\x01binary\n\xff\xfe\x00\n"), "Te.mmn"),
+    ("mmn-other-system", lambda e, t: _te_extra(e, t, ".mmn", b"header\n   12    27     8\n"), "Te.mmn"),
+    ("chk-fmt-binary", lambda e, t: _te_extra(e, t, ".chk.fmt", b"\x89PNG\r\n\x1a\n\x00\x00"), "Te.chk.fmt"),
     ("win-box-kmesh-zero", lambda e, t: _te_win_box(e, t, "gyrotropic_kmesh=5 5 5", "gyrotropic_kmesh=0 5 5"),
      "Te.win (--win-box): box_mesh"),
     ("win-box-fermi-step-tiny", lambda e, t: _te_win_box(e, t, "fermi_energy_step=2", "fermi_energy_step=1e-12"),

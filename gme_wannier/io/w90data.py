@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import InputFileError
+from .errors import InputFileError, check_input_file, decode_text
 
 
 @contextlib.contextmanager
@@ -46,13 +46,10 @@ def _import_wb():
 
 def read_chk_fmt(path: str, CheckPoint):
     """Read a formatted checkpoint (``SEED.chk.fmt``) into WannierBerri's CheckPoint."""
-    try:
-        with open(path) as f:
-            header = f.readline()
-            tok = f.read().split()
-    except FileNotFoundError:
-        raise InputFileError(path, "file not found") from None
-    del header
+    check_input_file(path)
+    with open(path, "rb") as f:
+        text = decode_text(f.read(), path)
+    tok = text.split("\n", 1)[1].split() if "\n" in text else []
     pos = 0
 
     def take(n, kind=float):
@@ -299,9 +296,13 @@ def _check_binary_header(path: str, expected: list, what: str) -> None:
 
 def _check_header_ints(path: str, expected: list, what: str) -> None:
     """Formatted .mmn/.uHu/.spn: the second line starts with num_bands, num_kpts."""
-    with open(path) as f:
+    with open(path, "rb") as f:
         f.readline()
-        line = f.readline().split()
+        raw = f.readline()
+    try:
+        line = raw.decode("ascii").split()
+    except UnicodeDecodeError:
+        raise InputFileError(path, f"second line should start with {what} (is this a binary file?)") from None
     try:
         vals = [int(x) for x in line[:len(expected)]]
     except ValueError:
