@@ -40,7 +40,7 @@ from .io.errors import GMEInputError
 from .units import e, eps0, hbar, m_e
 
 __all__ = ["C", "D", "Dw", "DOS", "NOA", "make_quantities", "QUANTITY_NAMES",
-           "project_rank2", "gamma_tensor", "quantities_from_options", "rotatory_power"]
+           "project_rank2", "gamma_tensor", "quantities_from_options", "win_frequencies", "rotatory_power"]
 
 QUANTITY_NAMES = ("C", "D", "Dw", "NOA", "DOS")
 
@@ -368,23 +368,55 @@ def make_quantities(names: Sequence[str], *, omega: Sequence[float] = (0.0,), et
     return [made[n] for n in order if n in names]
 
 
-def quantities_from_options(o: dict) -> list:
+def quantities_from_options(o: dict, win=None) -> list:
     """The quantity objects asked for by the CLI options ``quantities`` ("K,C,D,Dw,NOA,DOS"),
-    ``omega`` (hbar omega, eV) and ``eigval_max`` (eV); [] for K alone (always computed)."""
+    ``omega`` (hbar omega, eV) and ``eigval_max`` (eV); [] for K alone (always computed).
+    With ``win_box``, the frequencies and eigval_max not given come from the .win (``win``, a
+    :class:`gme_wannier.io.win.WinData`, or SEED.win of ``o["seed"]``) as postw90 reads them
+    (:func:`win_frequencies`)."""
     text = o.get("quantities") or "K"
     names = [n.strip() for n in str(text).split(",") if n.strip()]
     bad = [n for n in names if n not in QUANTITY_NAMES + ("K",)]
     if bad or not names:
         raise GMEInputError(f"--quantities: unknown {', '.join(bad) or 'empty list'}; give a comma-separated "
                             f"list from K,{','.join(QUANTITY_NAMES)} (e.g. K,C,NOA)")
-    omega = o.get("omega")
-    if omega is None:
-        omega = [0.0]
-    if any(not np.isfinite(x) or x < 0 for x in omega):
+    omega, emax = o.get("omega"), o.get("eigval_max")
+    if omega is not None and any(not np.isfinite(x) or x < 0 for x in omega):
         raise GMEInputError("--omega: frequencies hbar*omega must be finite and >= 0 (eV)")
-    if o.get("omega") is not None and not ({"Dw", "NOA"} & set(names)):
+    if omega is not None and not ({"Dw", "NOA"} & set(names)):
         raise GMEInputError("--omega: only Dw and NOA depend on the frequency; add them to --quantities")
-    return make_quantities(names, omega=omega, eigval_max=o.get("eigval_max"))
+    if o.get("win_box") and win is None and o.get("seed"):  # the run command's .win
+        import os
+
+        from .io.win import read_win
+        from .load import _seed_from
+
+        path = _seed_from(o["seed"]) + ".win"
+        win = read_win(path) if os.path.exists(path) else None
+    if o.get("win_box") and win is not None:
+        w_omega, w_emax = win_frequencies(win)
+        omega = w_omega if omega is None else omega
+        emax = w_emax if emax is None else emax
+    return make_quantities(names, omega=[0.0] if omega is None else omega, eigval_max=emax)
+
+
+def win_frequencies(win) -> tuple:
+    """postw90's frequency list and gyrotropic_eigval_max from a .win (WinData).
+
+    Returns (omega list (eV) or None without gyrotropic_freq_max, eigval_max (eV) or None):
+    nfreq = nint((max - min)/step) + 1 (at least 2), omega_i = min + i (max - min)/(nfreq - 1);
+    eigval_max = gyrotropic_eigval_max, else dis_froz_max + 0.6667 eV, else None (all bands).
+    """
+    emax = win.get_float("gyrotropic_eigval_max")
+    if emax is None and win.get_float("dis_froz_max") is not None:
+        emax = win.get_float("dis_froz_max") + 0.6667
+    fmax = win.get_float("gyrotropic_freq_max")
+    if fmax is None:
+        return None, emax
+    fmin = win.get_float("gyrotropic_freq_min", 0.0)
+    step = win.get_float("gyrotropic_freq_step", 0.01)
+    n = max(2, int(np.rint((fmax - fmin) / step)) + 1)
+    return [fmin + i * (fmax - fmin) / (n - 1) for i in range(n)], emax
 
 
 def rotatory_power(omega_eV, G_inter, alpha0=None, tau: Optional[float] = None, axis: int = 2) -> dict:

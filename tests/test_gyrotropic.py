@@ -301,11 +301,15 @@ def test_cli_writes_postw90_files(tmp_path, capsys):
             "--quantities", "K,C,D,Dw,NOA,DOS", "--omega", "0", "0.05", "0.1", "--eigval-max", "8.6667",
             "--w90-dat", pre, "-o", pre + ".json", "--quiet", "--no-cache"]
     assert main(argv) == 0
+    # --win-box alone also takes the frequencies and eigval_max (dis_froz_max + 0.6667) of the .win
+    i = argv.index("--omega")
+    assert main(argv[:i] + argv[i + 6:] + ["--w90-dat", pre + "w"]) == 0
     for name in ("C", "D", "tildeD", "NOA_orb", "DOS", "K_orb"):
         ref = read_w90_gyrotropic(os.path.join(REF, f"Te-gyrotropic-{name}.dat"))
-        ours = read_w90_gyrotropic(f"{pre}-gme-{name}.dat")
-        assert np.allclose(ours[0], ref[0]) and np.allclose(ours[1], ref[1]), name
-        assert _rel(ours[2], ref[2]) < 1e-5, name
+        for p in (pre, pre + "w"):
+            ours = read_w90_gyrotropic(f"{p}-gme-{name}.dat")
+            assert np.allclose(ours[0], ref[0]) and np.allclose(ours[1], ref[1]), name
+            assert _rel(ours[2], ref[2]) < 1e-5, name
     import json
 
     d = json.load(open(pre + ".json"))
