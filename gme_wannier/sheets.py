@@ -15,10 +15,15 @@ C_na = (1/2 pi) oint_S Omega_n . dS. On a mesh of the whole zone (periodic) or o
    w (-f') v_i m_j per band column, summed per sheet (np.bincount): the sheets add up to the
    whole-mesh alpha of :func:`gme_wannier.calculate.compute` (symmetry off, same mesh and
    smearing) to rounding.
-3. Chern number: the same smeared Fermi-surface sum of the Berry-curvature flux,
-   C = (1/2 pi) (2 pi)^3/V_cell sum_k w_k (-f') v . Omega_n  (dS along grad E_n, out of the
-   occupied region), which is the flux through the sheet averaged over the smearing window; it
-   approaches an integer as the mesh resolves the sheet (the integer and the deviation are given).
+3. Chern number, two ways. ``chern_surface``: the Berry flux of band n through the closed lattice
+   surface made of the mesh faces between cells with all corners occupied (E_n < E_F) and the
+   sheet's crossed cells, from the plaquette products of the band's eigenvectors at the face
+   corners (normal out of the occupied region, along grad E_n): an integer by construction,
+   equal to the charge enclosed once the surface is gapped and the band smooth on it; 0 when no
+   cell of the sheet's occupied side is whole (a pocket smaller than the mesh). ``chern``: the
+   smeared Fermi-surface sum C = (1/2 pi) (2 pi)^3/V_cell sum_k w_k (-f') v . Omega_n, the flux
+   averaged over the smearing window, which tends to the same integer as the mesh resolves the
+   sheet but is dominated by single mesh points next to a Weyl node otherwise.
 4. CME: alpha^CME = -(e^2/h^2) sum mu_na C_na with mu = +dmu/2 on sheets of positive and -dmu/2
    on sheets of negative Chern number (isotropic, A m^-2 T^-1; dmu in eV).
 """
@@ -49,9 +54,10 @@ class SheetDecomposition:
     sheets : tuple (one per E_F) of tuples of dict: ``band`` (1-based), ``sheet`` (index within
         the band, 0 = no Fermi surface), ``n_cells``, ``center_reduced`` (3,), ``alpha``
         (3, 3, total) and ``alpha_orbital``, ``alpha_spin`` (A m^-2 T^-1), ``alpha_iso``,
-        ``chern`` (float) and ``chern_integer``.
+        ``chern_surface`` (lattice flux through the mesh faces next to the sheet, an integer),
+        ``chern_integer`` (its value as int) and ``chern`` (the smeared Fermi-surface flux, float).
     alpha : float (nE, 3, 3), the sum over sheets (total, A m^-2 T^-1).
-    chern_total : float (nE,), the sum of the sheets' Chern numbers.
+    chern_total : float (nE,), the sum of the sheets' smeared fluxes ``chern``.
     info : dict, mesh, method, CME settings.
     """
 
@@ -65,9 +71,11 @@ class SheetDecomposition:
         """Per-band sums at Fermi level index e: list of dict band, alpha_iso, chern."""
         out: dict = {}
         for s in self.sheets[e]:
-            b = out.setdefault(s["band"], {"band": s["band"], "alpha_iso": 0.0, "chern": 0.0, "n_sheets": 0})
+            b = out.setdefault(s["band"], {"band": s["band"], "alpha_iso": 0.0, "chern": 0.0, "chern_surface": 0,
+                                           "n_sheets": 0})
             b["alpha_iso"] += s["alpha_iso"]
             b["chern"] += s["chern"]
+            b["chern_surface"] += s["chern_integer"]
             b["n_sheets"] += int(s["sheet"] > 0)
         return [out[k] for k in sorted(out)]
 
@@ -87,7 +95,8 @@ class SheetDecomposition:
         levels = []
         for e, ef in enumerate(self.fermi_energies):
             lev = {"fermi_energy_eV": float(ef), "alpha_iso_sum": float(np.trace(self.alpha[e]) / 3),
-                   "chern_total": float(self.chern_total[e]), "bands": self.bands(e),
+                   "chern_total": float(self.chern_total[e]),
+                   "chern_surface_total": int(sum(s["chern_integer"] for s in self.sheets[e])), "bands": self.bands(e),
                    "sheets": [_plain(s) for s in self.sheets[e]]}
             if mu_imbalance is not None:
                 lev["alpha_cme_iso"] = self.cme(mu_imbalance, e)
@@ -205,15 +214,74 @@ def _centres(k_red: np.ndarray, lab: np.ndarray, seed: np.ndarray, m: int, perio
     return out
 
 
+def _boundary_faces(above: np.ndarray, cl: np.ndarray, periodic: bool):
+    """Mesh faces between a cell with all corners occupied (E < E_F) and a crossed cell.
+
+    Returns corners int (nf, 4), flat point indices in the order of a loop whose normal points
+    out of the occupied cell, and the sheet label (nf,) of the crossed cell."""
+    shape = above.shape
+    cshape = shape if periodic else tuple(n - 1 for n in shape)
+    anyv = np.zeros(cshape, bool)
+    for s in np.indices((2, 2, 2)).reshape(3, -1).T:
+        anyv |= (np.roll(above, tuple(-s), axis=(0, 1, 2)) if periodic else
+                 above[s[0]:s[0] + cshape[0], s[1]:s[1] + cshape[1], s[2]:s[2] + cshape[2]])
+    c = np.argwhere(~anyv)
+    corners, labels = [], []
+    for a in range(3):
+        eb, ec = np.eye(3, dtype=int)[(a + 1) % 3], np.eye(3, dtype=int)[(a + 2) % 3]
+        for sgn in (1, -1):
+            nb = c.copy()
+            nb[:, a] += sgn
+            ok = np.ones(len(c), bool) if periodic else (nb[:, a] >= 0) & (nb[:, a] < cshape[a])
+            nb = nb % np.array(cshape)
+            lab = np.where(ok, cl[nb[:, 0], nb[:, 1], nb[:, 2]], 0)
+            keep = lab > 0
+            base = c[keep] + (np.eye(3, dtype=int)[a] if sgn > 0 else 0)
+            loop = [0 * eb, eb, eb + ec, ec] if sgn > 0 else [0 * eb, ec, eb + ec, eb]
+            pts = (base[:, None, :] + np.array(loop)[None]) % np.array(shape)
+            corners.append((pts[..., 0] * shape[1] + pts[..., 1]) * shape[2] + pts[..., 2])
+            labels.append(lab[keep])
+    return np.concatenate(corners).reshape(-1, 4), np.concatenate(labels)
+
+
+def surface_chern(interp: Interpolator, k_red: np.ndarray, faces: list, n_sheets: int,
+                  chunk: int = 500) -> np.ndarray:
+    """Integer Chern numbers: the Berry flux of band n through the faces between the occupied
+    cells and each sheet (lattice-gauge plaquettes of the band's eigenvectors at the corners).
+
+    faces : list of (band 0-based, global sheet offset, corners (nf, 4), labels (nf,)).
+    Returns float (n_sheets,), the flux / 2 pi (0 where a sheet has no such face)."""
+    out = np.zeros(n_sheets)
+    need = np.unique(np.concatenate([f[2].ravel() for f in faces])) if faces else np.zeros(0, int)
+    if not len(need):
+        return out
+    bands = sorted({f[0] for f in faces})
+    col = {n: i for i, n in enumerate(bands)}
+    pos = np.full(len(k_red), -1)
+    pos[need] = np.arange(len(need))
+    U = np.empty((len(need), interp.nw, len(bands)), complex)
+    for i in range(0, len(need), chunk):
+        _, V = np.linalg.eigh(interp.hamiltonian(interp.phase(k_red[need[i:i + chunk]])))
+        U[i:i + chunk] = V[:, :, bands]
+    for n, off, corners, labels in faces:
+        u = U[pos[corners], :, col[n]]  # (nf, 4, nw)
+        prod = np.ones(len(corners), complex)
+        for j in range(4):
+            prod *= np.einsum("fi,fi->f", np.conj(u[:, j]), u[:, (j + 1) % 4])
+        out += np.bincount(off + labels, -np.angle(prod), minlength=n_sheets) / (2 * np.pi)
+    return out
+
+
 def find_sheets(E: np.ndarray, k_red: np.ndarray, grid: tuple, periodic: bool, spacing: np.ndarray,
-                fermi_energies: Sequence[float], bands: Sequence[int]) -> tuple[list, np.ndarray]:
+                fermi_energies: Sequence[float], bands: Sequence[int]) -> tuple[list, np.ndarray, list]:
     """Pass 1: the sheets of each band at each Fermi level and the sheet of every point.
 
     E : float (nk, nw) eV on the mesh (C order, shape ``grid``); bands : 0-based bands to label.
-    Returns (meta, lookup): meta[g] = dict(e, band, sheet, n_cells, center_reduced) of global
-    sheet g; lookup int (nE, len(bands), nk) the global sheet of each point's weight.
+    Returns (meta, lookup, faces): meta[g] = dict(e, band, sheet, n_cells, center_reduced) of
+    global sheet g; lookup int (nE, len(bands), nk) the global sheet of each point's weight;
+    faces the input of :func:`surface_chern`.
     """
-    meta, lookup = [], np.zeros((len(fermi_energies), len(bands), len(k_red)), dtype=np.int64)
+    meta, lookup, faces = [], np.zeros((len(fermi_energies), len(bands), len(k_red)), dtype=np.int64), []
     for e, ef in enumerate(fermi_energies):
         for bi, n in enumerate(bands):
             above = E[:, n].reshape(grid) > ef
@@ -226,10 +294,13 @@ def find_sheets(E: np.ndarray, k_red: np.ndarray, grid: tuple, periodic: bool, s
             ncell = np.bincount(cl.reshape(-1), minlength=m + 1)
             cen = _centres(k_red, pl, seed, m, periodic)
             lookup[e, bi] = len(meta) + pl
+            if m:
+                corners, labels = _boundary_faces(above, cl, periodic)
+                faces.append((int(n), len(meta), corners, labels))
             for lab in range(m + 1):
                 meta.append({"e": e, "band": int(n) + 1, "sheet": lab, "n_cells": int(ncell[lab]) if lab else 0,
                              "center_reduced": cen[lab].tolist() if lab else None})
-    return meta, lookup
+    return meta, lookup, faces
 
 
 # ----------------------------------------------------------------------------------------------
@@ -297,7 +368,7 @@ def _mesh(model: TBModel, mesh, box):
 
 def decompose(model: TBModel, settings: GMESettings, mesh: Sequence[int] = (20, 20, 20), *,
               box: Optional[dict] = None, spin_degeneracy: Optional[int] = None,
-              chunk: Optional[int] = None) -> SheetDecomposition:
+              chunk: Optional[int] = None, symmetry=None) -> SheetDecomposition:
     """alpha at each Fermi level split into Fermi sheets of each band, with their Chern numbers.
 
     Parameters
@@ -308,6 +379,9 @@ def decompose(model: TBModel, settings: GMESettings, mesh: Sequence[int] = (20, 
     box : dict center, b1, b2, b3 (reduced), mesh, optional: a box instead (sheets cut at its faces).
     spin_degeneracy : 1 or 2 (default: 1 with spinors, else 2, as compute).
     chunk : k-points per evaluation (default: the kernel's cache-sized block).
+    symmetry : None/"off", "auto" (spglib on ``model.atoms``) or a CrystalSymmetry: label the
+        symmetry-equivalent sheets of a band (same size, centres mapped onto each other by a
+        k-space operation within 1.5 mesh steps) with a common ``star``; the sums are not affected.
 
     Returns
     -------
@@ -327,7 +401,7 @@ def decompose(model: TBModel, settings: GMESettings, mesh: Sequence[int] = (20, 
     with threadpool_limits(limits=1):
         E = interp.energies(k_red)
         rel = [n for n in range(model.num_wann) if E[:, n].min() <= hi + 1e-6 and E[:, n].max() >= lo - 1e-6]
-        meta, lookup = find_sheets(E, k_red, grid, periodic, spacing, st.fermi_energies, rel)
+        meta, lookup, faces = find_sheets(E, k_red, grid, periodic, spacing, st.fermi_energies, rel)
         rel_index = np.full(model.num_wann, -1)
         rel_index[rel] = np.arange(len(rel))
         G = len(meta)
@@ -343,7 +417,39 @@ def decompose(model: TBModel, settings: GMESettings, mesh: Sequence[int] = (20, 
             pts = c + b["act"]
             gid = lookup[np.arange(len(st.EF))[None, None, :], np.maximum(bi, 0)[:, :, None], pts[:, None, None]]
             _accumulate(sums, gid, W, v, m, sig, Om)
-    return _finish(model, st, meta, sums, deg, periodic, grid, box)
+        sums["surface"] = surface_chern(interp, k_red, faces, G)
+    out = _finish(model, st, meta, sums, deg, periodic, grid, box)
+    if symmetry not in (None, False, "off"):
+        from .nodes import _symmetry
+
+        _, kops, _ = _symmetry(model, symmetry)
+        if box is None:
+            tol = 1.5 / np.array(grid)
+        else:
+            edges = np.array([box.get(f"b{a + 1}", np.eye(3)[a]) for a in range(3)], float)
+            tol = 1.5 * float(np.max(np.linalg.norm(edges, axis=1) / np.array(grid)))
+        for lv in out.sheets:
+            _sheet_stars(lv, kops, tol)
+    return out
+
+
+def _sheet_stars(sheets: tuple, kops: np.ndarray, tol) -> None:
+    """Give symmetry-equivalent sheets of a band a common ``star`` index (in place)."""
+    n = 0
+    for i, a in enumerate(sheets):
+        if "star" in a:
+            continue
+        a["star"] = n
+        if a["sheet"]:
+            images = np.einsum("gij,j->gi", kops, np.asarray(a["center_reduced"]))
+            for b in sheets[i + 1:]:
+                if "star" in b or not b["sheet"] or b["band"] != a["band"] or \
+                        abs(b["n_cells"] - a["n_cells"]) > 0.1 * a["n_cells"]:
+                    continue
+                d = images - np.asarray(b["center_reduced"])
+                if np.any(np.all(np.abs(d - np.rint(d)) <= tol, axis=1)):
+                    b["star"] = n
+        n += 1
 
 
 def _finish(model, st, meta, sums, deg, periodic, grid, box) -> SheetDecomposition:
@@ -364,14 +470,17 @@ def _finish(model, st, meta, sums, deg, periodic, grid, box) -> SheetDecompositi
                                 "alpha": a.tolist(), "alpha_orbital_iso": float(np.trace(alpha["orbital"][g]) / 3),
                                 "alpha_spin_iso": float(np.trace(alpha["spin"][g]) / 3),
                                 "alpha_iso": float(np.trace(a) / 3), "dos_per_eV": float(sums["dos"][g]),
-                                "chern": float(chern[g]), "chern_integer": int(np.rint(chern[g]))})
+                                "chern": float(chern[g]), "chern_surface": float(sums["surface"][g]),
+                                "chern_integer": int(np.rint(sums["surface"][g]))})
     total = np.zeros((nE, 3, 3))
     ctot = np.zeros(nE)
     for g, mt in enumerate(meta):
         total[mt["e"]] += alpha["total"][g]
         ctot[mt["e"]] += chern[g]
     info = {"method": "sheets: face-connected cells crossed by each band (periodic), every point's weight to "
-                      "the nearest sheet; Chern number = smeared Fermi-surface sum of v.Omega / 2 pi",
+                      "the nearest sheet; Chern number: lattice Berry flux of the band through the mesh faces "
+                      "between fully occupied cells and the sheet's cells (chern_surface, integer), and the "
+                      "smeared Fermi-surface sum of v.Omega / 2 pi (chern)",
             "mesh": {"type": "uniform" if box is None else "box", "grid": list(grid), "periodic": periodic,
                      **({"box": {k: np.asarray(v).tolist() for k, v in box.items()}} if box else {})},
             "spin_degeneracy": deg}
@@ -398,14 +507,29 @@ def sheets_summary(d: SheetDecomposition, n: int = 3, mu_imbalance: Optional[flo
     rows = []
     for e in _levels_to_show(d):
         tot = float(np.trace(d.alpha[e]) / 3)
-        parts = [f"{_sheet_name(s)} {100 * s['share']:.0f} % (C = {s['chern']:+.2f})" for s in d.dominant(e, n)]
+        parts = [f"{_sheet_name(s)} {100 * s['share']:.0f} % (C = {s['chern_integer']:+d}, smeared flux "
+                 f"{s['chern']:+.2f})" for s in d.dominant(e, n)]
+        if any("star" in s for s in d.sheets[e]):
+            parts = [f"{g['size']} x {_sheet_name(g['first'])} {100 * g['alpha_iso'] / tot:.0f} % "
+                     f"(C = {g['first']['chern_integer']:+d} each)" for g in _stars_ranked(d.sheets[e])[:n]]
+        csum = sum(s["chern_integer"] for s in d.sheets[e])
         line = (f"Fermi sheets at E_F = {d.fermi_energies[e]:.3f} eV: alpha_iso = {tot:.3e} from "
-                f"{sum(1 for s in d.sheets[e] if s['sheet'])} sheets (Chern sum {d.chern_total[e]:+.2f}); "
+                f"{sum(1 for s in d.sheets[e] if s['sheet'])} sheets (Chern sum {csum:+d}); "
                 "dominant: " + "; ".join(parts))
         if mu_imbalance is not None:
             line += f"; CME alpha for dmu = {mu_imbalance:g} eV: {d.cme(mu_imbalance, e):.3e} A m^-2 T^-1"
         rows.append(line)
     return "\n".join(rows)
+
+
+def _stars_ranked(sheets: tuple) -> list:
+    """Symmetry stars of sheets: size, summed alpha_iso and first member, largest |alpha_iso| first."""
+    groups: dict = {}
+    for s in sheets:
+        g = groups.setdefault(s.get("star", id(s)), {"size": 0, "alpha_iso": 0.0, "first": s})
+        g["size"] += 1
+        g["alpha_iso"] += s["alpha_iso"]
+    return sorted(groups.values(), key=lambda g: -abs(g["alpha_iso"]))
 
 
 def sheets_figure(d: SheetDecomposition, e: Optional[int] = None, top: int = 12):
@@ -426,7 +550,7 @@ def sheets_figure(d: SheetDecomposition, e: Optional[int] = None, top: int = 12)
     x = np.arange(len(ranked))
     ax.bar(x, [s["alpha_iso"] / 1e9 for s in ranked], color=colours)
     for i, s in enumerate(ranked):
-        ax.annotate(f"C={s['chern']:+.2f}", (i, s["alpha_iso"] / 1e9), ha="center", fontsize=7,
+        ax.annotate(f"C={s['chern_integer']:+d}", (i, s["alpha_iso"] / 1e9), ha="center", fontsize=7,
                     va="bottom" if s["alpha_iso"] >= 0 else "top")
     ax.set_xticks(x, [_sheet_name(s).replace(" near ", "\n").replace("sheet", "s") for s in ranked],
                   rotation=60, fontsize=7)

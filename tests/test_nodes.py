@@ -74,7 +74,8 @@ def test_weyl_pockets_equal_zms_eq16_and_chern_numbers():
         assert len(pockets) == 1
         expected = ZMS * nd.chirality * (nd.energy_eV - 0.0)
         np.testing.assert_allclose(pockets[0]["alpha_iso"], expected, rtol=0.01)
-        assert abs(pockets[0]["chern"] + nd.chirality) < 0.02
+        assert abs(pockets[0]["chern"] + nd.chirality) < 0.02  # smeared flux
+        assert pockets[0]["chern_surface"] == pytest.approx(-nd.chirality, abs=1e-9)  # lattice surface flux
         cherns.append(pockets[0]["chern_integer"])
     assert sorted(cherns) == [-1, 1]
 
@@ -90,6 +91,8 @@ def test_weyl_whole_zone_sheets_sum_and_chern():
     sheets = sorted((s for s in dec.sheets[0] if s["sheet"]), key=lambda s: s["chern"])
     assert [s["band"] for s in sheets] == [2, 1]
     np.testing.assert_allclose([s["chern"] for s in sheets], [-1, 1], atol=0.03)
+    np.testing.assert_allclose([s["chern_surface"] for s in sheets], [-1, 1], atol=1e-9)
+    assert sum(s["chern_integer"] for s in dec.sheets[0]) == 0
     np.testing.assert_allclose(sheets[0]["center_reduced"], [0, 0, -0.25], atol=0.02)
     np.testing.assert_allclose(sheets[1]["center_reduced"], [0, 0, 0.25], atol=0.02)
     assert abs(dec.chern_total[0]) < 0.03
@@ -210,6 +213,25 @@ def test_srsi2_sheets_sum_to_the_integrated_alpha(srsi2):
     for e in range(2):
         per_band = sum(b["alpha_iso"] for b in dec.bands(e))
         np.testing.assert_allclose(per_band, np.trace(ref[e]) / 3, rtol=1e-10)
+        for s in dec.sheets[e]:
+            assert abs(s["chern_surface"] - round(s["chern_surface"])) < 1e-9
+
+
+@pytest.mark.slow
+def test_srsi2_sheet_chern_numbers_and_stars(srsi2):
+    """20^3 at 8.56 eV: the surface Chern numbers are integers adding up to zero (the band-21 sheet
+    around Gamma +4 against four band-20 hole sheets -1), the smeared flux is not (a mesh point
+    0.001 from a node); the six band-20 sheets on the axes come in symmetry stars."""
+    st = GMESettings(fermi_energies=[8.56], smearing=Smearing.from_temperature(300))
+    dec = decompose(srsi2, st, mesh=(20, 20, 20), symmetry="auto")
+    sheets = [s for s in dec.sheets[0] if s["sheet"]]
+    assert sum(s["chern_integer"] for s in sheets) == 0
+    assert sorted(s["chern_integer"] for s in sheets if s["band"] == 21) == [4]
+    assert sorted(s["chern_integer"] for s in sheets if s["band"] == 20) == [-1, -1, -1, -1, 0, 0]
+    assert abs(dec.chern_total[0]) > 1  # the smeared estimate on this mesh
+    stars = {s["star"] for s in sheets if s["band"] == 20}
+    assert len(stars) == 2 and all(len({t["chern_integer"] for t in sheets if t.get("star") == k}) == 1
+                                   for k in stars)
 
 
 # ------------------------------------------------------------------ Te with SOC (shared data)
