@@ -387,7 +387,7 @@ def _cmd_run(args, parser) -> int:
             from .sheets import decompose
 
             sheets = decompose(model, keep["settings"], o["mesh"], box=keep["box"],
-                               spin_degeneracy=result.spin_degeneracy)
+                               spin_degeneracy=result.spin_degeneracy, symmetry=o["symmetry"])
         extra = {} if sheets is None else {"fermi_sheets": sheets.to_dict(mu_imbalance=o.get("mu_imbalance"))}
         as_json = lambda: json_text({**result.to_dict(omega_tau=o.get("omega_tau")), **extra})  # noqa: E731
         writes = [(out, lambda: write_text(out, as_json()))]
