@@ -33,6 +33,9 @@ __all__ = ["MAX_FERMI_LEVELS", "RULES", "check_config_types", "validate_options"
 MAX_FERMI_LEVELS = 100_000
 """Largest number of Fermi levels of one run (--efermi / --efermi-range)."""
 
+MAX_ENERGY = 1e4
+"""eV. Largest |E_F| accepted (band energies of Wannier models are within tens of eV)."""
+
 
 def option_name(key: str, origins: dict) -> str:
     """How the user wrote option ``key``: ``--mesh`` or ``FILE: mesh``."""
@@ -137,8 +140,15 @@ def fermi_grid_size(lo: float, hi: float, step: float) -> int:
     return int(math.floor((hi - lo) / step + 1e-9)) + 1
 
 
+def _energies(name: str, v) -> None:
+    _finite(name, v, what=" (eV)")
+    big = [x for x in np.atleast_1d(np.asarray(v, dtype=float)) if abs(x) > MAX_ENERGY]
+    if big:
+        raise OptionError(name, f"{big[0]:g} eV is not a Fermi energy of a Wannier model (|E_F| <= {MAX_ENERGY:g} eV)")
+
+
 def _efermi_range(name: str, v) -> None:
-    _finite(name, v)
+    _energies(name, v)
     lo, hi, step = v
     if step <= 0 or hi < lo:
         raise OptionError(name, f"needs MIN <= MAX and STEP > 0, got {lo:g} {hi:g} {step:g}")
@@ -151,7 +161,7 @@ def _efermi_range(name: str, v) -> None:
 def _count(name: str, v) -> None:
     if np.size(v) > MAX_FERMI_LEVELS:
         raise OptionError(name, f"{np.size(v)} Fermi levels, more than {MAX_FERMI_LEVELS}")
-    _finite(name, v)
+    _energies(name, v)
 
 
 def _tolerance(name: str, v) -> None:

@@ -319,6 +319,8 @@ def find_symmetry(
         raise SymmetryError(f"spglib could not determine the space group of {source}: "
                             "the cell has zero volume (is it periodic in 3D?)")
     positions = np.array(atoms.get_scaled_positions(wrap=True), dtype=float)
+    if not (np.all(np.isfinite(positions)) and np.all(np.isfinite(lattice))):
+        raise SymmetryError(f"{source}: the cell and atomic positions must be finite numbers (spglib would crash)")
     numbers = np.array(atoms.numbers, dtype="intc")
     cell = (lattice, positions, numbers)
 

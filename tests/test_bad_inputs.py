@@ -188,6 +188,7 @@ OPTION_CASES = [
      "--efermi-range"),
     ("efermi-nan", lambda e, t: ["run", e["weyl"], *NOEF, "--efermi", "nan"], "--efermi"),
     ("efermi-inf", lambda e, t: ["run", e["weyl"], *NOEF, "--efermi", "0", "inf"], "--efermi"),
+    ("efermi-huge", lambda e, t: ["run", e["weyl"], *NOEF, "--efermi", "1e308"], "--efermi"),
     ("temperature-inf", lambda e, t: ["run", e["weyl"], *CHEAP, "--temperature", "inf"], "--temperature"),
     ("temperature-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--temperature", "-5"], "--temperature"),
     ("temperature-zero", lambda e, t: ["run", e["weyl"], *CHEAP, "--temperature", "0"], "--temperature"),
@@ -309,6 +310,12 @@ def _mp_grid_zero(e, t):
     return ["run", s, *CHEAP, *_o(t)]
 
 
+def _win_edit(e, t, old, new):
+    s = weyl_copy(e, t)
+    edit(s + ".win", old, new)
+    return ["run", s, *CHEAP, *_o(t)]
+
+
 def _missing_seed(e, t):
     return ["run", t / "nothing", *CHEAP]
 
@@ -391,6 +398,8 @@ INPUT_CASES = [
     ("hr-truncated", _hr_truncated, "w_hr.dat"),
     ("centres-count", _centres_count, "w_centres.xyz"),
     ("mp-grid-zero", _mp_grid_zero, "w.win"),
+    ("win-atom-nan", lambda e, t: _win_edit(e, t, "H 0.0 0.0 0.0", "H nan 0.0 0.0"), "w.win"),  # spglib: rc 139
+    ("win-cell-inf", lambda e, t: _win_edit(e, t, "  3.0000000000 0.0000000000", "  inf 0.0000000000"), "w.win"),
     ("seed-missing", _missing_seed, "nothing"),
     ("eig-nan", _eig_nan, "Te.eig"),
     ("chk-fmt-truncated", _chk_fmt_truncated, "Te.chk.fmt"),

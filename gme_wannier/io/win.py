@@ -175,6 +175,8 @@ def _parse_structure(data: WinData) -> None:
             raise InputFileError(path, "unit_cell_cart: expected three numbers per line") from None
         if lat.shape != (3, 3):
             raise InputFileError(path, f"unit_cell_cart: expected 3 lattice vectors, got {len(rows)} lines")
+        if not np.all(np.isfinite(lat)):
+            raise InputFileError(path, "unit_cell_cart: the lattice vectors must be finite numbers")
         if abs(np.linalg.det(lat)) < 1e-8:
             raise InputFileError(path, "unit_cell_cart: the lattice vectors are linearly dependent")
         data.real_lattice = lat * scale
@@ -198,6 +200,8 @@ def _parse_structure(data: WinData) -> None:
                 raise InputFileError(path, f"{name}: expected 'label x y z', got '{r}'")
             symbols.append(parts[0])
         pos = np.array(pos, dtype=float).reshape(-1, 3)
+        if not np.all(np.isfinite(pos)):
+            raise InputFileError(path, f"{name}: atomic positions must be finite numbers")
         if name == "atoms_cart":
             if data.real_lattice is None:
                 raise InputFileError(path, "atoms_cart needs unit_cell_cart")
