@@ -119,6 +119,13 @@ def _finite(name: str, v, lo: Optional[float] = None, *, strict: bool = False, w
             raise OptionError(name, f"must be {rel} {lo:g}{what}, got {x:g}")
 
 
+def _ws_tolerance(name: str, v) -> None:
+    _finite(name, v, 0, what=" (Angstrom)")
+    if v > 0.1:
+        raise OptionError(name, f"{v:g} Angstrom would treat Wigner-Seitz images of different length as ties "
+                                "and change the model: use a tie tolerance <= 0.1 Angstrom (default 1e-3)")
+
+
 def _positive_ints(name: str, v) -> None:
     if any((not _is_int(x)) or x < 1 for x in v):
         raise OptionError(name, f"must be 3 positive integers (k points along b1, b2, b3), got {list(v)}")
@@ -164,6 +171,19 @@ def _count(name: str, v) -> None:
     _energies(name, v)
 
 
+MAX_REFINE = 256
+"""Largest product of the --refine factors (each refined cell becomes up to product^3 points)."""
+
+
+def _refine(name: str, v) -> None:
+    _finite(name, v, 2, what=" (subdivision factors)")
+    if any(not _is_int(x) for x in v):
+        raise OptionError(name, f"the subdivision factors must be integers, got {list(v)}")
+    if int(np.prod(v)) > MAX_REFINE:
+        raise OptionError(name, f"the factors multiply to {int(np.prod(v))}, more than {MAX_REFINE}: each refined cell "
+                                f"would become {int(np.prod(v))}^3 points; use a finer --mesh and fewer/smaller factors")
+
+
 def _tolerance(name: str, v) -> None:
     _finite(name, v, 0, strict=True, what=" (relative error, e.g. 0.01)")
     if v >= 1:
@@ -178,7 +198,7 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "box_b2": lambda n, v: _finite(n, v),
     "box_b3": lambda n, v: _finite(n, v),
     "chunk_size": lambda n, v: _finite(n, v, 1, what=" (k-points per chunk)"),
-    "ws_tolerance": lambda n, v: _finite(n, v, 0, what=" (Angstrom)"),
+    "ws_tolerance": lambda n, v: _ws_tolerance(n, v),
     "symprec": lambda n, v: _finite(n, v, 0, strict=True, what=" (Angstrom; e.g. 1e-5)"),
     "temperature": lambda n, v: _finite(n, v, 0, strict=True, what=" (Kelvin)"),
     "smearing_width": lambda n, v: _finite(n, v, 0, strict=True, what=" (eV)"),
@@ -190,7 +210,7 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "degen_thresh": lambda n, v: _finite(n, v, 0, what=" (eV)"),
     "efermi": _count,
     "efermi_range": _efermi_range,
-    "refine": lambda n, v: _finite(n, v, 2, what=" (subdivision factors)"),
+    "refine": _refine,
     "window": lambda n, v: _finite(n, v, 0, what=" (eV)"),
     "tolerance": lambda n, v: _tolerance(n, v),
     "max_kpoints": lambda n, v: _finite(n, v, 1, what=" (k-points)"),

@@ -204,6 +204,8 @@ OPTION_CASES = [
      "--checkpoint-every"),
     ("degen-thresh-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--degen-thresh", "-1"], "--degen-thresh"),
     ("refine-one", lambda e, t: ["run", e["weyl"], *CHEAP, "--refine", "1"], "--refine"),
+    ("refine-huge", lambda e, t: ["run", e["weyl"], *CHEAP, "--refine", "1000", "1000"], "--refine"),
+    ("ws-tolerance-huge", lambda e, t: ["run", e["weyl"], *CHEAP, "--ws-tolerance", "1e9"], "--ws-tolerance"),
     ("mesh-beyond-memory", lambda e, t: ["run", e["weyl"], *CHEAP, "--mesh", "5000", "5000", "5000", *_o(t)],
      "--mesh"),
     ("source-unknown", lambda e, t: ["run", e["weyl"], "--source", "bogus"], "--source"),
