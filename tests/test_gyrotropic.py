@@ -347,3 +347,73 @@ def test_irreducible_kpoints_equal_the_whole_mesh():
         T = flat["auto"][key]
         iso = np.trace(T, axis1=-2, axis2=-1)[..., None, None] / 3 * np.eye(3)
         assert np.abs(T - iso).max() < 1e-12 * np.abs(T).max(), key
+
+
+def _noa_postw90_loops(ch, EF, z, emax=np.inf):
+    """gyrotropic_get_NOA_k of postw90 3.1 transcribed loop by loop (one k-point, band data of
+    Interpolator.evaluate), for the check of the vectorised kernel: returns G_orb, G_spin
+    (nomega, 3, 3) before the unit factors and the k weight."""
+    E, V = ch.E[0], ch.V[0]
+    nw = len(E)
+    dE = E[None, :] - E[:, None]  # [n, m] = E_m - E_n
+    Dh = np.where(np.abs(dE) < 1e-7, 0.0, V / np.where(np.abs(dE) < 1e-7, 1.0, dE))
+    AA = ch.A[0] + 1j * Dh
+    v = np.einsum("ann->an", V).real
+    S = ch.S[0]
+    cyc = ((1, 2), (2, 0), (0, 1))
+    Go, Gs = np.zeros((len(z), 3, 3)), np.zeros((len(z), 3, 3))
+    occ = [n for n in range(nw) if E[n] < EF]
+    emp = [n for n in range(nw) if EF <= E[n] < emax]
+    for n in occ:
+        for l in emp:
+            B = np.zeros((3, 3), complex)
+            Bs = np.zeros((3, 3), complex)
+            for a in range(3):
+                for c in range(3):
+                    B[a, c] = -1j * (v[a, n] + v[a, l]) * AA[c, n, l]
+                    for m in range(nw):
+                        B[a, c] += (E[n] - E[m]) * AA[a, n, m] * AA[c, m, l] - (E[l] - E[m]) * AA[c, n, m] * AA[a, m, l]
+            for b in range(3):
+                Bs[cyc[b][1], cyc[b][0]] = -1j * S[b, n, l]  # (a, b, c) cyclic: B_ac = -i S_b
+            w = E[l] - E[n]
+            M1 = 1.0 / (w * w - z ** 2)
+            wm, we = M1.real, (-M1 * (2 * w * w * M1 + 1)).real
+            for d, (a, b) in enumerate(cyc):
+                for c in range(3):
+                    Go[:, d, c] += wm * (AA[b, l, n] * B[a, c] - AA[a, l, n] * B[b, c]).real \
+                        + we * (v[c, n] + v[c, l]) * (AA[a, n, l] * AA[b, l, n]).imag
+                    Gs[:, d, c] += wm * (AA[b, l, n] * Bs[a, c] - AA[a, l, n] * Bs[b, c]).real
+    return Go, Gs
+
+
+def test_noa_kernel_equals_postw90_loops():
+    # a chiral model with external position matrices and spin matrices (random Hermitian-in-R
+    # A_R, S_R), three k-points, two Fermi levels: the vectorised kernel (pair terms for the
+    # bands that can be occupied x empty, batched products) against the loops of postw90
+    rng = np.random.default_rng(3)
+    base = testmodels.cosi_like()
+    nR, nw = base.nR, base.num_wann
+    index = {tuple(R): i for i, R in enumerate(base.iRvec)}
+    neg = np.array([index[tuple(-R)] for R in base.iRvec])
+
+    def herm(scale):
+        X = scale * (rng.normal(size=(nR, nw, nw, 3)) + 1j * rng.normal(size=(nR, nw, nw, 3)))
+        return 0.5 * (X + np.conj(np.swapaxes(X[neg], 1, 2)))
+
+    zero = np.zeros((nR, nw, nw, 3), complex)
+    model = base.replace(A_R=herm(0.05), B_R=zero, CC_R=zero, S_R=herm(0.3))
+    E = Interpolator(model).energies(rng.random((32, 3)))
+    EFs = list(np.quantile(E, [0.3, 0.55]))
+    st = GMESettings(fermi_energies=EFs, smearing=Smearing("gaussian", 0.05), degen_thresh=1e-3, degeneracy="skip")
+    k = rng.random((3, 3))
+    q = gy.NOA(omega=(0.0, 0.3), eta=0.02)
+    got = q.chunk(Interpolator(model), k, np.ones(3), st)
+    z = np.array([0.0, 0.3]) + 0.02j
+    for ie, ef in enumerate(EFs):
+        ref_o = ref_s = 0
+        for kk in k:
+            go, gs = _noa_postw90_loops(Interpolator(model).evaluate(kk[None]), ef, z)
+            ref_o, ref_s = ref_o + go, ref_s + gs
+        assert np.abs(ref_o).max() > 1e-3 and np.abs(ref_s).max() > 1e-3
+        assert _rel(got["NOA_orb"][:, ie], ref_o) < 1e-10
+        assert _rel(got["NOA_spin"][:, ie], ref_s) < 1e-10
