@@ -50,13 +50,10 @@ QUANTITY_NAMES = ("C", "D", "Dw", "NOA", "DOS")
 
 
 def _surface_weights(E: np.ndarray, labels: np.ndarray, w_k: np.ndarray, st) -> tuple:
-    """Weights (nk, nw, nE) 1/eV at the representative band of each counted state.
-
-    "skip": isolated bands only, at their energy; "group": the first band of each group, at
-    the group's mean energy, times the group size for the DOS (returned separately).
-    Returns (W, per_band) where per_band(x) maps a per-band array (nk, ..., nw) to the value
-    summed with W: x itself ("skip") or the group sum ("group"); and the group mean of v.
-    """
+    """Fermi-surface weights w_k (-f'), float (nk, nw, nE) 1/eV, at the band that represents
+    each counted state: "skip", the isolated bands at their energy (postw90); "group", the
+    first band of each degenerate group at the group's mean energy. Also returns the group
+    sizes, float (nk, nw), stored at the first band of each group (0 elsewhere)."""
     size = mom.group_sum(np.ones(labels.shape), labels)
     first = mom.group_first_mask(labels)
     EF = st.EF
