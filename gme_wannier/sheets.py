@@ -19,7 +19,8 @@ C_na = (1/2 pi) oint_S Omega_n . dS. On a mesh of the whole zone (periodic) or o
    surface made of the mesh faces between cells with all corners occupied (E_n < E_F) and the
    sheet's crossed cells, from the plaquette products of the band's eigenvectors at the face
    corners (normal out of the occupied region, along grad E_n): an integer by construction,
-   equal to the charge enclosed once the surface is gapped and the band smooth on it; 0 when no
+   equal to the charge enclosed once the surface is gapped and the band smooth on it (every
+   plaquette's phase below pi/2: ``chern_reliable``, else a node is too close); 0 when no
    cell of the sheet's occupied side is whole (a pocket smaller than the mesh). ``chern``: the
    smeared Fermi-surface sum C = (1/2 pi) (2 pi)^3/V_cell sum_k w_k (-f') v . Omega_n, the flux
    averaged over the smearing window, which tends to the same integer as the mesh resolves the
@@ -250,11 +251,13 @@ def surface_chern(interp: Interpolator, k_red: np.ndarray, faces: list, n_sheets
     cells and each sheet (lattice-gauge plaquettes of the band's eigenvectors at the corners).
 
     faces : list of (band 0-based, global sheet offset, corners (nf, 4), labels (nf,)).
-    Returns float (n_sheets,), the flux / 2 pi (0 where a sheet has no such face)."""
-    out = np.zeros(n_sheets)
+    Returns float (n_sheets,), the flux / 2 pi (0 where a sheet has no such face), and the largest
+    |Berry phase| of one plaquette per sheet (the integer is the enclosed charge only when every
+    plaquette's phase is well below pi: no node within about a mesh step of the surface)."""
+    out, worst = np.zeros(n_sheets), np.zeros(n_sheets)
     need = np.unique(np.concatenate([f[2].ravel() for f in faces])) if faces else np.zeros(0, int)
     if not len(need):
-        return out
+        return out, worst
     bands = sorted({f[0] for f in faces})
     col = {n: i for i, n in enumerate(bands)}
     pos = np.full(len(k_red), -1)
@@ -268,8 +271,10 @@ def surface_chern(interp: Interpolator, k_red: np.ndarray, faces: list, n_sheets
         prod = np.ones(len(corners), complex)
         for j in range(4):
             prod *= np.einsum("fi,fi->f", np.conj(u[:, j]), u[:, (j + 1) % 4])
-        out += np.bincount(off + labels, -np.angle(prod), minlength=n_sheets) / (2 * np.pi)
-    return out
+        phase = -np.angle(prod)
+        out += np.bincount(off + labels, phase, minlength=n_sheets) / (2 * np.pi)
+        np.maximum.at(worst, off + labels, np.abs(phase))
+    return out, worst
 
 
 def find_sheets(E: np.ndarray, k_red: np.ndarray, grid: tuple, periodic: bool, spacing: np.ndarray,
@@ -380,7 +385,7 @@ def decompose(model: TBModel, settings: GMESettings, mesh: Sequence[int] = (20, 
     spin_degeneracy : 1 or 2 (default: 1 with spinors, else 2, as compute).
     chunk : k-points per evaluation (default: the kernel's cache-sized block).
     symmetry : None/"off", "auto" (spglib on ``model.atoms``) or a CrystalSymmetry: label the
-        symmetry-equivalent sheets of a band (same size, centres mapped onto each other by a
+        symmetry-equivalent sheets of a band (sizes within 25 %, centres mapped onto each other by a
         k-space operation within 1.5 mesh steps) with a common ``star``; the sums are not affected.
 
     Returns
@@ -417,7 +422,7 @@ def decompose(model: TBModel, settings: GMESettings, mesh: Sequence[int] = (20, 
             pts = c + b["act"]
             gid = lookup[np.arange(len(st.EF))[None, None, :], np.maximum(bi, 0)[:, :, None], pts[:, None, None]]
             _accumulate(sums, gid, W, v, m, sig, Om)
-        sums["surface"] = surface_chern(interp, k_red, faces, G)
+        sums["surface"], sums["worst_phase"] = surface_chern(interp, k_red, faces, G)
     out = _finish(model, st, meta, sums, deg, periodic, grid, box)
     if symmetry not in (None, False, "off"):
         from .nodes import _symmetry
@@ -444,7 +449,7 @@ def _sheet_stars(sheets: tuple, kops: np.ndarray, tol) -> None:
             images = np.einsum("gij,j->gi", kops, np.asarray(a["center_reduced"]))
             for b in sheets[i + 1:]:
                 if "star" in b or not b["sheet"] or b["band"] != a["band"] or \
-                        abs(b["n_cells"] - a["n_cells"]) > 0.1 * a["n_cells"]:
+                        abs(b["n_cells"] - a["n_cells"]) > 0.25 * a["n_cells"]:
                     continue
                 d = images - np.asarray(b["center_reduced"])
                 if np.any(np.all(np.abs(d - np.rint(d)) <= tol, axis=1)):
@@ -471,7 +476,9 @@ def _finish(model, st, meta, sums, deg, periodic, grid, box) -> SheetDecompositi
                                 "alpha_spin_iso": float(np.trace(alpha["spin"][g]) / 3),
                                 "alpha_iso": float(np.trace(a) / 3), "dos_per_eV": float(sums["dos"][g]),
                                 "chern": float(chern[g]), "chern_surface": float(sums["surface"][g]),
-                                "chern_integer": int(np.rint(sums["surface"][g]))})
+                                "chern_integer": int(np.rint(sums["surface"][g])),
+                                "max_plaquette_phase": float(sums["worst_phase"][g]),
+                                "chern_reliable": bool(sums["worst_phase"][g] < 0.5 * np.pi)})
     total = np.zeros((nE, 3, 3))
     ctot = np.zeros(nE)
     for g, mt in enumerate(meta):
@@ -507,15 +514,18 @@ def sheets_summary(d: SheetDecomposition, n: int = 3, mu_imbalance: Optional[flo
     rows = []
     for e in _levels_to_show(d):
         tot = float(np.trace(d.alpha[e]) / 3)
-        parts = [f"{_sheet_name(s)} {100 * s['share']:.0f} % (C = {s['chern_integer']:+d}, smeared flux "
+        parts = [f"{_sheet_name(s)} {100 * s['share']:.0f} % (C = {s['chern_integer']:+d}"
+                 f"{'' if s['chern_reliable'] else '?'}, smeared flux "
                  f"{s['chern']:+.2f})" for s in d.dominant(e, n)]
         if any("star" in s for s in d.sheets[e]):
             parts = [f"{g['size']} x {_sheet_name(g['first'])} {100 * g['alpha_iso'] / tot:.0f} % "
-                     f"(C = {g['first']['chern_integer']:+d} each)" for g in _stars_ranked(d.sheets[e])[:n]]
+                     f"(C = {g['first']['chern_integer']:+d}{'' if g['first']['chern_reliable'] else '?'} each)"
+                     for g in _stars_ranked(d.sheets[e])[:n]]
         csum = sum(s["chern_integer"] for s in d.sheets[e])
-        line = (f"Fermi sheets at E_F = {d.fermi_energies[e]:.3f} eV: alpha_iso = {tot:.3e} from "
+        line = (f"Fermi sheets at E_F = {d.fermi_energies[e]:.3f} eV: whole-mesh alpha_iso = {tot:.3e} from "
                 f"{sum(1 for s in d.sheets[e] if s['sheet'])} sheets (Chern sum {csum:+d}); "
-                "dominant: " + "; ".join(parts))
+                "dominant: " + "; ".join(parts) + ("" if all(s["chern_reliable"] for s in d.sheets[e]) else
+                                                   " (C?: a node within about a mesh step of the sheet)"))
         if mu_imbalance is not None:
             line += f"; CME alpha for dmu = {mu_imbalance:g} eV: {d.cme(mu_imbalance, e):.3e} A m^-2 T^-1"
         rows.append(line)
