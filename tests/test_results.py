@@ -277,6 +277,22 @@ def test_plot_figure_panels_labels_and_fermi_level(tmp_path, capsys):
     np.testing.assert_allclose(rho, res.rotatory_power()["z"])
 
 
+def test_plot_shows_orbital_and_spin_separately_with_spn(tmp_path, capsys):
+    """Te_soc (.spn): the alpha_iso panel has total, orbital and spin curves, total = orb + spin."""
+    from gme_wannier.plot import decomposition_figure
+
+    seed = need("Te_soc", "Te.spn")[:-4]
+    o = tmp_path / "t.json"
+    assert cli(["run", seed, "--mesh", 4, 4, 4, "--efermi", 5.95, 6.0, "--temperature", 600, "-o", o, "--quiet"],
+               capsys)[0] == 0
+    res = load_result(str(o))
+    ax = decomposition_figure(res).axes[0]
+    curves = {ln.get_label(): ln.get_ydata() for ln in ax.get_lines() if ln.get_label().startswith("$")}
+    tot, orb, spin = (curves[r"$\alpha_{\rm iso}$ " + p] for p in ("total", "orbital", "spin"))
+    assert np.abs(spin).max() > 0
+    np.testing.assert_allclose(tot, orb + spin, rtol=1e-10, atol=1e-12)
+
+
 # ---------------------------------------------------------------- Python use and JSON
 
 
