@@ -31,6 +31,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from . import units
 from .io.errors import GMEInputError
 from .model import TBModel
 from .touching import _analyse, _Bands, _minimize_gap, _periodic_distance, _wrap
@@ -70,7 +71,9 @@ class Node:
         return {"k_reduced": list(self.k_reduced), "k_cartesian": list(self.k_cartesian),
                 "energy_eV": self.energy_eV, "bands": list(self.bands), "chirality": self.chirality,
                 "charge": self.chirality, "flux_over_2pi": self.flux, "gap_eV": self.gap_eV,
-                "velocity_eV_A": list(self.velocity_eV_A), "tilt_eV_A": list(self.tilt_eV_A),
+                "velocity_eV_A": list(self.velocity_eV_A),
+                "fermi_velocity_m_s": [v * units.eV * units.angstrom / units.hbar for v in self.velocity_eV_A],
+                "tilt_eV_A": list(self.tilt_eV_A),
                 "tilt_ratio": self.tilt_ratio, "type": "I" if self.tilt_ratio < 1 else "II",
                 "double_weyl": abs(self.chirality) == 2, "sphere_radius_inv_A": self.radius,
                 "flux_same_on_smaller_sphere": self.flux_stable,

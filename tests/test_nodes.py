@@ -53,6 +53,7 @@ def test_weyl_model_nodes_analytic():
         assert len(nd["k_reduced"]) == 3 and len(nd["k_cartesian"]) == 3 and isinstance(nd["chirality"], int)
         np.testing.assert_allclose(nd["k_cartesian"], np.array(nd["k_reduced"]) @ model.recip_lattice)
         assert nd["bands"] == [1, 2] and isinstance(nd["energy_eV"], float)
+        np.testing.assert_allclose(nd["fermi_velocity_m_s"], t * a * units.eV * 1e-10 / units.hbar, rtol=2e-3)
     assert d["total_chirality"] == 0
 
 
