@@ -41,9 +41,19 @@ def _add_calc_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-spin", action="store_true", help="leave out the spin moment even if .spn is present")
     g.add_argument("--g-s", type=float, help="spin g-factor (default 2)")
     g.add_argument("--spin-degeneracy", type=int, choices=[1, 2],
-                   help="2: count each band twice (no spinors, no spin-orbit coupling); default 1 as Wannier90")
+                   help="electrons per band in alpha and the DOS (default: 2 without spinors, 1 with spinors); K "
+                        "stays counted as Wannier90 (each band once)")
     g = p.add_argument_group("Brillouin zone")
-    g.add_argument("--mesh", type=int, nargs=3, metavar=("N1", "N2", "N3"), help="Gamma-centred mesh (default 20 20 20)")
+    g.add_argument("--mesh", type=int, nargs=3, metavar=("N1", "N2", "N3"),
+                   help="one Gamma-centred mesh, with its error estimate (default: automatic convergence, see "
+                        "--tolerance); with --tolerance, the first mesh of the sequence")
+    g.add_argument("--tolerance", type=float, metavar="REL",
+                   help="converge automatically: denser symmetric meshes until the estimated error of alpha is below "
+                        "REL x max|alpha_total| (default 0.01 when no --mesh is given)")
+    g.add_argument("--max-kpoints", type=int, metavar="N", help="with --tolerance: stop before evaluating more k-points")
+    g.add_argument("--max-time", type=float, metavar="SECONDS",
+                   help="with --tolerance: stop before a mesh that would end after this time (the estimate reached "
+                        "is reported)")
     g.add_argument("--symmetry", choices=["auto", "off"], help="auto: irreducible k-points + symmetrized tensor (default)")
     g.add_argument("--symprec", type=float, help="spglib tolerance, Angstrom (default 1e-5)")
     g.add_argument("--structure", help="structure file (POSCAR, CIF, QE input) for the symmetry instead of the .win")
@@ -212,6 +222,7 @@ def _merge(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
         elif k not in opts:
             opts[k] = v
     validate_options(opts, origins)
+    opts["mesh_given"] = getattr(args, "mesh", None) is not None or "mesh" in origins
     return opts
 
 
@@ -222,7 +233,7 @@ def _material_fermi(o: dict, win, model, kT: float) -> Optional[dict]:
     if model is None:
         return None
     return material_fermi_level(model, num_electrons=o.get("num_electrons"), kT=kT,
-                                mesh=[min(int(n), 24) for n in o["mesh"]],
+                                mesh=[min(int(n), 24) for n in (o.get("mesh") or (24, 24, 24))],
                                 win_fermi_energy=win.get_float("fermi_energy") if win is not None else None,
                                 spin_degeneracy=o.get("spin_degeneracy") or None, symprec=float(o["symprec"]),
                                 use_symmetry=o.get("symmetry") != "off" and not o.get("structure")
@@ -301,6 +312,29 @@ def _magmoms(o: dict):
     return None if mm is None else np.array(mm, dtype=float)
 
 
+DEFAULT_TOLERANCE = 0.01
+
+
+def _convergence(o: dict, model, box):
+    """ConvergenceOptions for --tolerance (also the default when no --mesh is given and the sampling
+    is the plain whole zone), else None. With --mesh, the spacing of that mesh starts the sequence."""
+    from .convergence import ConvergenceOptions
+
+    tol = o.get("tolerance")
+    plain = box is None and not o.get("refine") and o.get("kernel", "surface") == "surface"
+    if tol is None and (o.get("mesh_given") or not plain or o.get("max_kpoints") or o.get("max_time")):
+        if o.get("max_kpoints") or o.get("max_time"):
+            from .io.errors import GMEInputError
+
+            raise GMEInputError("--max-kpoints/--max-time: these limit the automatic convergence: give --tolerance too")
+        return None
+    extra = {}
+    if o.get("mesh_given"):
+        extra["initial_spacing"] = float(np.min(np.linalg.norm(model.recip_lattice, axis=1) / np.array(o["mesh"])))
+    return ConvergenceOptions(tolerance=float(tol if tol is not None else DEFAULT_TOLERANCE),
+                              max_kpoints=o.get("max_kpoints"), max_time=o.get("max_time"), **extra)
+
+
 def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[dict] = None):
     """Load, compute; returns (model, result). The one library call of `run` and `screen`.
     ``keep``, if given, receives the settings and box used (for `run --decompose`)."""
@@ -353,6 +387,7 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[d
         if warn:
             print(f"gme-wannier: warning: {warn}", file=sys.stderr)
     result = compute(model, st, mesh=o["mesh"], symmetry=o["symmetry"], symprec=float(o["symprec"]),
+                     convergence=_convergence(o, model, box),
                      magmoms=mm, box=box, comm=comm, chunk_size=int(o["chunk_size"]), kernel=o["kernel"],
                      checkpoint=o.get("checkpoint"), progress=progress, structure=structure,
                      checkpoint_every=float(o["checkpoint_every"]) if o.get("checkpoint_every") is not None else 60.0,
@@ -361,6 +396,16 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[d
     from .fermi import attach_fermi_info
 
     attach_fermi_info(result, fermi)
+    conv = result.info.get("convergence") or {}
+    if comm.is_root and conv.get("estimated_error") is not None:
+        from .convergence import WARN_ABOVE
+
+        if conv["estimated_error"] > WARN_ABOVE:
+            hint = ("raise --max-kpoints/--max-time" if conv.get("tolerance") is not None
+                    else "use a denser --mesh, or --tolerance 0.01")
+            print(f"gme-wannier: warning: {seed}: the estimated k-sampling error of alpha is "
+                  f"{100 * conv['estimated_error']:.0f} % of max|alpha_total| (> {100 * WARN_ABOVE:.0f} %): "
+                  f"not converged; {hint}", file=sys.stderr)
     if keep is not None:
         keep.update(settings=st, box=box)
     return model, result
@@ -386,7 +431,7 @@ def _cmd_run(args, parser) -> int:
         if o.get("decompose") and comm.is_root:
             from .sheets import decompose
 
-            sheets = decompose(model, keep["settings"], o["mesh"], box=keep["box"],
+            sheets = decompose(model, keep["settings"], result.info["mesh"].get("mesh") or o["mesh"], box=keep["box"],
                                spin_degeneracy=result.spin_degeneracy, symmetry=o["symmetry"])
         extra = {} if sheets is None else {"fermi_sheets": sheets.to_dict(mu_imbalance=o.get("mu_imbalance"))}
         as_json = lambda: json_text({**result.to_dict(omega_tau=o.get("omega_tau")), **extra})  # noqa: E731

@@ -36,7 +36,11 @@ def run_summary(model, result, out_path: str, omega_tau: Optional[list] = None) 
                 f"chiral={sym['chiral']} polar={sym['polar']} gyrotropic={sym['gyrotropic']}\n")
         s.write(f"  allowed form of alpha: {sym['allowed_form']['form']}\n")
     mesh = info["mesh"]
-    if mesh["type"] == "uniform":
+    if mesh["type"] == "uniform-sequence":
+        seq = ", ".join("x".join(map(str, m["mesh"])) for m in mesh["meshes"])
+        s.write(f"  automatic convergence: meshes {seq} ({mesh['n_kpoints_total']} k-points evaluated; result from "
+                f"the last, {mesh['n_evaluated']} irreducible points); stop: {mesh['stop_reason']}\n")
+    elif mesh["type"] == "uniform":
         s.write(f"  mesh {' x '.join(str(n) for n in mesh['mesh'])} ({mesh['n_full']} k), evaluated "
                 f"{mesh['n_evaluated']} (symmetry {sym.get('mode')})\n")
     else:
@@ -55,9 +59,33 @@ def run_summary(model, result, out_path: str, omega_tau: Optional[list] = None) 
         for wt in omega_tau:
             D = complex(dynamic_factor(float(wt)))
             s.write(f"  omega tau = {float(wt):g}: alpha(omega) = D alpha0 with D = {D.real:.4f} {D.imag:+.4f}i\n")
+    _convergence_lines(s, result)
     t = info["timing"]
     s.write(f"  {t['seconds']:.1f} s on {t['ranks']} rank(s); result written to {out_path}\n")
     return s.getvalue()
+
+
+def alpha_iso_error(result) -> Optional[np.ndarray]:
+    """Error bar of alpha_iso (nE,), A m^-2 T^-1: (|err_xx| + |err_yy| + |err_zz|) / 3 of the
+    per-component estimate (an upper bound of the error of the trace / 3), or None."""
+    if result.alpha_error is None:
+        return None
+    return np.trace(np.abs(result.alpha_error), axis1=1, axis2=2) / 3.0
+
+
+def _convergence_lines(s, result) -> None:
+    """The error estimate: its size relative to max |alpha_total|, converged or not, and why."""
+    conv = result.info.get("convergence") or {}
+    est = conv.get("estimated_error")
+    if est is None:
+        return
+    tol = conv.get("tolerance")
+    state = "converged" if conv.get("converged") else "NOT converged"
+    s.write(f"  estimated error: {100 * est:.2f} % of max|alpha_total| ({state}; "
+            + (f"tolerance {100 * tol:g} %" if tol is not None else "no --tolerance: single mesh")
+            + f"; {conv.get('n_kpoints_evaluated')} k-points evaluated)\n")
+    if conv.get("stop_reason") not in (None, "converged"):
+        s.write(f"  stopped by {conv['stop_reason'].replace('_', '-')} before reaching the tolerance\n")
 
 
 def _fermi_section(s, result) -> None:
@@ -97,10 +125,12 @@ def _alpha_table(s, result) -> None:
     show_S = not (form == "a*1" and symmetrized)  # alpha_S and delta vanish by symmetry when cubic
     levels = (result.info.get("fermi_level") or {}).get("levels") or [None] * len(iso)
     dos = None if result.dos is None else result.spin_degeneracy * np.asarray(result.dos)
-    s.write("\n   E_F (eV)   alpha_iso (A m^-2 T^-1)" + ("  |alpha_S|max   |delta|    " if show_S else "")
+    err = alpha_iso_error(result)
+    s.write("\n   E_F (eV)   alpha_iso (A m^-2 T^-1)" + ("   +- error " if err is not None else "")
+            + ("  |alpha_S|max   |delta|    " if show_S else "")
             + f"  {rho_name + ' (rad/mm)':24s} alpha_iso/ZMS  DOS (1/eV/cell)  at E_F\n")
     for i, ef in enumerate(result.fermi_energies):
-        s.write(f"  {ef:9.4f}   {_fmt(iso[i])}          ")
+        s.write(f"  {ef:9.4f}   {_fmt(iso[i])}          " + (f" +- {err[i]:.2e}" if err is not None else ""))
         if show_S:
             s.write(f"  {_fmt(np.abs(dec['sym_eigenvalues'][i]).max())}  {_fmt(np.linalg.norm(dec['delta'][i]))}")
         s.write(f"  {rho[i]: 9.4f}                {iso[i] / ZMS_PAIR_ALPHA: 7.2f}       "

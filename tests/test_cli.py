@@ -501,6 +501,7 @@ def test_every_option_is_exercised_and_documented():
     src += open(os.path.join(os.path.dirname(__file__), "test_results.py")).read()
     src += open(os.path.join(os.path.dirname(__file__), "test_gyrotropic.py")).read()  # --quantities, --omega
     src += open(os.path.join(os.path.dirname(__file__), "test_nodes.py")).read()  # nodes, run --decompose
+    src += open(os.path.join(os.path.dirname(__file__), "test_convergence.py")).read()  # --tolerance, limits
     guide = os.path.join(ROOT, "docs", "user_guide.md")
     doc = open(guide).read() if os.path.exists(guide) else ""
     sub = next(a for a in parser._actions if a.dest == "command")
