@@ -39,7 +39,7 @@ def run_summary(model, result, out_path: str, omega_tau: Optional[list] = None) 
     if mesh["type"] == "uniform-sequence":
         seq = ", ".join("x".join(map(str, m["mesh"])) for m in mesh["meshes"])
         s.write(f"  automatic convergence: meshes {seq} ({mesh['n_kpoints_total']} k-points evaluated; result from "
-                f"the last, {mesh['n_evaluated']} irreducible points); stop: {mesh['stop_reason']}\n")
+                f"the last, {mesh['n_evaluated']} k-points); stop: {mesh['stop_reason']}\n")
     elif mesh["type"] == "uniform":
         s.write(f"  mesh {' x '.join(str(n) for n in mesh['mesh'])} ({mesh['n_full']} k), evaluated "
                 f"{mesh['n_evaluated']} (symmetry {sym.get('mode')})\n")
