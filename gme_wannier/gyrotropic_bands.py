@@ -23,7 +23,7 @@ _ALPHA = (1, 2, 0)  # (a, b) cyclic pair of d = x, y, z
 _BETA = (2, 0, 1)
 _D_CUT = 1e-7  # eV, postw90's wham_get_D_h
 _CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
-_CACHE_BYTES = 256e6
+_CACHE_BYTES = 128e6
 
 
 def band_block(interp, k_red: np.ndarray, st, *, all_k: bool) -> Optional[dict]:
@@ -70,6 +70,8 @@ def _lookup(key, interp, k_red):
 
 
 def _store(key, interp, k_red, b) -> None:
+    for old in [k for k, e in _CACHE.items() if e[0]() is None]:  # blocks of finished loops
+        del _CACHE[old]
     size = 0 if b is None else sum(v.nbytes for v in b.values() if isinstance(v, np.ndarray))
     if size > _CACHE_BYTES:
         return
