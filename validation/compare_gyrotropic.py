@@ -14,7 +14,10 @@ Cases
 Both sides use postw90's conventions: the model built as postw90 builds it
 (``convention="postw90"``), degeneracy "skip", Gaussian smearing cut at 5 widths.
 
-  python validation/compare_gyrotropic.py [--data ../shared/data] [--only NAME]
+  python validation/compare_gyrotropic.py [--data ../shared/data] [--only NAME] [--cli]
+
+--cli also runs `gme-wannier run ... --quantities K,C,D,Dw,NOA,DOS --w90-dat PREFIX` on Te_tut24 20^3
+and compares its files with postw90's, column by column.
 """
 import argparse
 import ast
