@@ -98,11 +98,19 @@ def project_rank2(T: np.ndarray, sym, *, axial: bool) -> np.ndarray:
 
     s_g = det(R_g) for an axial tensor (D, D~, K, the NOA array G[d, c]), 1 for a polar one (C).
     All quantities here are time-reversal even, so primed operations act by their spatial part.
-    The average over a group is the orthogonal projection on the symmetry-allowed form.
+    The average over a group is the orthogonal projection on the symmetry-allowed form; the
+    components that the form forbids are set to exactly zero (not ~1e-16).
     """
     R = np.asarray(sym.rotations_cart)
     s = np.linalg.det(R) if axial else np.ones(len(R))
-    return np.einsum("g,gia,...ab,gjb->...ij", s, R, np.asarray(T), R, optimize=True) / len(R)
+
+    def avg(X):
+        return np.einsum("g,gia,...ab,gjb->...ij", s, R, X, R, optimize=True) / len(R)
+
+    out = avg(np.asarray(T, dtype=float))
+    allowed = np.abs(avg(np.eye(9).reshape(9, 3, 3))).max(axis=0) > 1e-10  # (3, 3)
+    out[..., ~allowed] = 0.0  # components forbidden by symmetry: exactly zero
+    return out
 
 
 def _sym(T, sym, axial):
