@@ -4,7 +4,7 @@ Quantities (each an object with ``name``, ``chunk`` and ``finish``; see
 :func:`gme_wannier.calculate.compute`, ``extra_quantities``), in postw90's units and signs:
 
 * ``C``    ohmic tensor (TPS18 Eq. B6), A/cm:
-  C_ij = (e/h) (1/V) sum_k w_k sum_n (-f'_n) (dE_n/dk_i) (dE_n/dk_j)        [e^2/h in the eV]
+  C_ij = (e/h) (1/V) sum_k w_k sum_n (-f'_n) (dE_n/dk_i) (dE_n/dk_j)   (factor 1e8 e^2/(h V) from eV A^2)
 * ``D``    Berry-curvature dipole (TPS18 Eq. 2), dimensionless:
   D_ij = (1/V) sum_k w_k sum_n (-f'_n) (dE_n/dk_i) Omega_n,j
 * ``Dw``   its finite-frequency form D~(omega) (TPS18 Eq. 12), with Omega_n replaced by
@@ -21,8 +21,10 @@ All Fermi-surface weights -f' are the settings' smearing; bands degenerate withi
 ``degen_thresh`` are left out with ``degeneracy="skip"`` (postw90) or taken as a group
 (velocity averaged, curvature summed) with ``"group"``. NOA uses the T = 0 occupations of
 postw90 (n occupied if E_n < E_F, l empty if E_F <= E_l < ``eigval_max``), frequencies
-z = hbar omega + i eta with eta the smearing width unless given, and the rotation D with
-postw90's 1e-7 eV cut (``wham_get_D_h``).
+z = hbar omega + i eta with eta the smearing width unless given; with "skip" the rotation D
+with postw90's 1e-7 eV cut (``wham_get_D_h``) and diagonal velocities (postw90 verbatim, not
+gauge invariant at exact degeneracies), with "group" the gauge-covariant form (D cut inside
+degenerate groups, their velocity block kept; docs/theory.md section 10).
 """
 
 from __future__ import annotations
@@ -122,6 +124,17 @@ def _sym(T, sym, axial):
 
 
 class _Quantity:
+    """The protocol of :func:`gme_wannier.calculate.compute` ``extra_quantities``.
+
+    ``chunk(interp, k_red, weights, st) -> dict``: interp a :class:`gme_wannier.bands.Interpolator`,
+    k_red float (nk, 3) reduced, weights float (nk,) fractions of the BZ (sum 1 over the zone),
+    st :class:`gme_wannier.integrate.GMESettings`; returns the raw weighted sums of the chunk
+    (float arrays, keys named after the output; the k loop adds them over chunks and ranks).
+    ``finish(raw, model, st, sym) -> dict``: raw the summed dict, model the TBModel (for the
+    cell volume), sym a CrystalSymmetry or None; returns the tensors in postw90's units,
+    projected on the symmetry-allowed form when sym is given (irreducible k-points).
+    """
+
     @property
     def fingerprint(self) -> str:
         """Every parameter of the quantity (checkpoints of the k loop key on it)."""
