@@ -16,7 +16,7 @@ Both sides use postw90's conventions: the model built as postw90 builds it
 
   python validation/compare_gyrotropic.py [--data ../shared/data] [--only NAME] [--cli]
 
---cli also runs `gme-wannier run ... --quantities K,C,D,Dw,NOA,DOS --w90-dat PREFIX` on Te_tut24 20^3
+--cli also runs `gme-wannier run ... --quantities K,C,D,Dw,NOA,DOS --w90-dat PREFIX` on Te_tut24 20^3 and Te_soc 16^3
 and compares its files with postw90's, column by column.
 """
 import argparse
@@ -154,7 +154,7 @@ def main(argv=None):
         model = model_for(os.path.join(a.data, data, "Te"), "postw90", info["use_ws_distance"])
         ours, s = run_ours(model, ref, mesh=(N, N, N), eigval_max=info["eigval_max"], smr=info["smr"])
         compare(f"{data} {N}^3 vs postw90 3.1", ours, ref, s)
-        if a.cli and (data, N) == ("Te_tut24", 20):
+        if a.cli and (data, N) in (("Te_tut24", 20), ("Te_soc", 16)):
             ours, s = cli_case(os.path.join(a.data, data), N, d)
             compare(f"{data} {N}^3, gme-wannier run files vs postw90 files", ours, ref, s)
 
