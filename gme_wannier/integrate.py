@@ -3,7 +3,7 @@
 K_ij(E_F) = (1/V_cell) sum_k w_k sum_groups (-f'(E_g - E_F)) (dE_g/dk_i) m_g,j       [Ampere]
 
 with w_k the fraction of the Brillouin zone of each point (sum w_k = 1 over the whole BZ) and
-m in J/T; alpha0 = (e/hbar) K (PHYSICS.md section 1 and 3; docs/theory.md).
+m in J/T; alpha0 = (e/hbar) K (docs/theory.md).
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def _group_data(interp: Interpolator, k_red: np.ndarray, st: GMESettings) -> dic
         "Phi": mom.group_sum(Phi, labels),
         "EPhi": mom.group_sum(ch.E[:, None, :] * Phi, labels),
         "mask": first,
+        "size": mom.group_sum(np.ones(labels.shape), labels),
     }
     if interp.spin:
         out["sigma"] = mom.group_sum(mom.spin_sigma(ch), labels)
@@ -249,6 +250,7 @@ def _surface_weights(b: dict, st: GMESettings):
     vg = mom.group_sum(b["v"], lab) / cnt[:, None, :]
     delta = st.smearing.delta(Eg[:, :, None] - st.EF[None, None, :])  # (na, ns, nE)
     delta *= first[:, :, None]
+    b["count"] = size  # states per group, for the DOS (the moments are group sums already)
     return delta, vg, (lambda m: mom.group_sum(m, lab))
 
 
@@ -291,7 +293,7 @@ def _point_sums(W: np.ndarray, v: np.ndarray, per_column, b: dict, st: GMESettin
         P = (v[:, :, None, :] * per_column(m)[:, None, :, :]).reshape(n, 9, ns)
         return np.matmul(Wt, np.swapaxes(P, 1, 2)).reshape(n, nE, 3, 3)
 
-    out = {"dos": W.sum(axis=1)}
+    out = {"dos": (W * b["count"][:, :, None]).sum(axis=1) if "count" in b else W.sum(axis=1)}
     if st.moment_energy == "band":
         out["orb"] = contract(b["Gc"] - b["E"][:, None, :] * b["Phi"])
     else:
@@ -317,7 +319,7 @@ def _weighted_sums(W: np.ndarray, v: np.ndarray, per_column, b: dict, st: GMESet
         P = v[:, :, None, :] * per_column(m)[:, None, :, :]  # (n, 3, 3, ns)
         return (dl @ np.moveaxis(P.reshape(n, 9, ns), 2, 1).reshape(n * ns, 9)).reshape(nE, 3, 3)
 
-    out = {"dos": W.sum(axis=(0, 1))}
+    out = {"dos": (W * b["count"][:, :, None]).sum(axis=(0, 1)) if "count" in b else W.sum(axis=(0, 1))}
     if st.moment_energy == "band":
         out["orb"] = contract(b["Gc"] - b["E"][:, None, :] * b["Phi"])
     else:
@@ -369,8 +371,8 @@ def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chu
                         blas_threads: int = 1) -> dict:
     """Linear-tetrahedron Fermi-surface sums on the whole uniform Gamma-centred mesh.
 
-    The energies are computed at every mesh point (on every rank: the tetrahedron weights need
-    the neighbours), the weights of :mod:`gme_wannier.tetra` follow, and the moments are
+    The energies are computed at every mesh point (shared out over the ranks, then held by every
+    rank: the tetrahedron weights need the neighbours), the weights of :mod:`gme_wannier.tetra` follow, and the moments are
     evaluated only at the mesh points with a non-zero weight, in chunks distributed over the
     ranks. Memory: the band energies on the whole mesh, and the weights of the points that a
     Fermi level reaches (n_points x n_bands x n_E_F).
@@ -379,7 +381,7 @@ def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chu
     from threadpoolctl import threadpool_limits
 
     from .kmesh import check_mesh, uniform_mesh
-    from .parallel import chunked_sum, get_comm
+    from .parallel import chunked_sum, distributed_rows, get_comm
     from .tetra import fermi_surface_weights
 
     if comm is None:
@@ -390,7 +392,7 @@ def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chu
     k = uniform_mesh(mesh)
     EF = st.EF
     with threadpool_limits(limits=blas_threads):
-        E = interp.energies(k, chunk_size)
+        E = distributed_rows(lambda p: interp.energies(p, chunk_size), k, comm)  # shared out, all on every rank
         # bands that reach the Fermi window somewhere
         reach = np.nonzero((E.min(axis=0) < EF.max()) & (E.max(axis=0) > EF.min()))[0]
         if len(reach) == 0:
@@ -427,7 +429,7 @@ def fermi_surface_chunk_reference(interp: Interpolator, k_red: np.ndarray, weigh
     else:
         orb = (np.einsum("kne,kin,kjn->eij", delta, v, g["Gc"], optimize=True)
                - EF[:, None, None] * np.einsum("kne,kin,kjn->eij", delta, v, g["Phi"], optimize=True))
-    out = {"orb": orb, "dos": delta.sum(axis=(0, 1))}
+    out = {"orb": orb, "dos": (delta * g["size"][:, :, None]).sum(axis=(0, 1))}
     if "sigma" in g:
         out["spin"] = np.einsum("kne,kin,kjn->eij", delta, v, g["sigma"], optimize=True)
     return out

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .checkpoint import Checkpoint
     from .progress import Progress
 
-__all__ = ["SerialComm", "MPIComm", "Comm", "get_comm", "chunked_sum", "guard"]
+__all__ = ["SerialComm", "MPIComm", "Comm", "get_comm", "chunked_sum", "distributed_rows", "guard"]
 
 
 class SerialComm:
@@ -313,6 +313,27 @@ def _interrupted(signum: int, checkpoint, progress):
                                    "nothing was saved (give --checkpoint PATH to make a run resumable)")
     return Interrupted(signum, f"{checkpoint.path}: interrupted by {name}; the checkpoint holds the "
                                "finished chunks: run the same command again to resume")
+
+
+def distributed_rows(fn: Callable[[np.ndarray], np.ndarray], items: np.ndarray, comm: Comm | None = None,
+                     block: int = 2000) -> np.ndarray:
+    """``fn(items)`` with the rows dealt over the ranks in blocks; every rank gets the whole result.
+
+    items : ndarray (n, ...); fn maps a block of rows to an array (len(block), ...) that does not
+    depend on how the rows are grouped (e.g. band energies of k-points). Collective. The result
+    is identical to the serial ``fn(items)`` up to the grouping of rows (bit-for-bit for
+    row-independent functions).
+    """
+    comm = SerialComm() if comm is None else comm
+    n = len(items)
+    starts = list(range(0, n, block))
+    mine = starts[comm.rank::comm.size]
+    parts = [(s0, fn(items[s0:s0 + block])) for s0 in mine]
+    if comm.size == 1:
+        return np.concatenate([p for _, p in parts]) if parts else fn(items[:0])
+    gathered = comm.bcast(comm.gather(parts))
+    pieces = sorted((s0, p) for rank_parts in gathered for s0, p in rank_parts)
+    return np.concatenate([p for _, p in pieces]) if pieces else fn(items[:0])
 
 
 def _as_float(array: np.ndarray) -> np.ndarray:

@@ -17,7 +17,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .bands import Interpolator
-from .integrate import GMESettings, energy_window, fermi_surface_chunk, to_ampere
+from .integrate import GMESettings, energy_window, sum_over_kpoints, to_ampere
+from .parallel import distributed_rows
 from .model import TBModel
 
 __all__ = ["mark_cells", "refined_sum", "compute_refined"]
@@ -40,7 +41,7 @@ def mark_cells(Ec: np.ndarray, lo: float, hi: float, margin: float) -> np.ndarra
 
 def refined_sum(model: TBModel, st: GMESettings, mesh: Sequence[int], factors: Sequence[int], *,
                 margin: float = 0.05, chunk_size: int = 1000, interp: Optional[Interpolator] = None,
-                blas_threads: int = 1) -> tuple[dict, dict]:
+                blas_threads: int = 1, comm=None, checkpoint=None, progress=None) -> tuple[dict, dict]:
     """Raw Fermi-surface sums (as :func:`gme_wannier.integrate.fermi_surface_chunk`) on the mesh
     ``mesh * prod(factors)``, refined only where the Fermi surface passes.
 
@@ -69,7 +70,7 @@ def refined_sum(model: TBModel, st: GMESettings, mesh: Sequence[int], factors: S
             flat = (corners[..., 0] * M[1] + corners[..., 1]) * M[2] + corners[..., 2]
             uniq, inv = np.unique(flat.reshape(-1), return_inverse=True)
             pts = np.stack(np.unravel_index(uniq, tuple(M)), axis=1) / M
-            E = interp.energies(pts, chunk_size)
+            E = distributed_rows(lambda p: interp.energies(p, chunk_size), pts, comm)
             info["n_energy_evaluations"] += len(pts)
             keep = mark_cells(E[inv].reshape(len(cells), 8, -1), lo, hi, margin)
             info["levels"].append({"resolution": M.tolist(), "cells": int(len(cells)), "kept": int(keep.sum())})
@@ -80,12 +81,8 @@ def refined_sum(model: TBModel, st: GMESettings, mesh: Sequence[int], factors: S
         # the dense points: the origins of the cells left at the finest resolution
         k = cells / M
         w = 1.0 / float(np.prod(M))
-        raw = None
-        for i in range(0, len(k), chunk_size):
-            r = fermi_surface_chunk(interp, k[i:i + chunk_size], np.full(len(k[i:i + chunk_size]), w), st)
-            raw = r if raw is None else {key: raw[key] + r[key] for key in raw}
-        if raw is None:
-            raw = fermi_surface_chunk(interp, np.zeros((0, 3)), np.zeros(0), st)
+    raw = sum_over_kpoints(model, k, np.full(len(k), w), st, comm=comm, chunk_size=chunk_size,
+                           checkpoint=checkpoint, progress=progress, interp=interp, blas_threads=blas_threads)
     info.update(dense_mesh=M.tolist(), n_dense_points=int(np.prod(M)), n_full_evaluations=int(len(k)))
     return raw, info
 

@@ -72,7 +72,8 @@ def fixed_sampling(model: TBModel, st: GMESettings, *, mesh, shift, box: Optiona
     from .progress import Progress
 
     if refine:
-        return _refined(model, st, mesh, refine, refine_margin, comm, estimate_error)
+        ckpt = Checkpoint(checkpoint, fingerprint, every_seconds=checkpoint_every, keep=True) if checkpoint else None
+        return _refined(model, st, mesh, refine, refine_margin, comm, estimate_error, ckpt, None)
     k_red, weights, info = (None, None, {"type": "uniform", "mesh": list(check_mesh(mesh)), "shift": [0, 0, 0],
                                          "n_full": int(np.prod(mesh)), "n_evaluated": int(np.prod(mesh))}) \
         if kernel == "tetra" else _points(mesh, shift, box, sym)
@@ -112,22 +113,21 @@ def fixed_sampling(model: TBModel, st: GMESettings, *, mesh, shift, box: Optiona
     return raw, info, extra_raw, n_resumed
 
 
-def _refined(model, st, mesh, refine, margin, comm, estimate_error) -> tuple[dict, dict, dict, int]:
-    """Adaptive refinement of the uniform mesh (rank 0, broadcast); estimate from the coarse mesh
-    halved with the same factors."""
+def _refined(model, st, mesh, refine, margin, comm, estimate_error, checkpoint=None, progress=None,
+             chunk_size: int = 1000) -> tuple[dict, dict, dict, int]:
+    """Adaptive refinement of the uniform mesh (every rank; the work shared as in
+    :func:`gme_wannier.refine.refined_sum`); estimate from the coarse mesh halved, same factors."""
     from .refine import refined_sum
 
     mesh = check_mesh(mesh)
-    raw, rinfo = refined_sum(model, st, mesh, [int(f) for f in refine], margin=margin) \
-        if comm.is_root else (None, None)
-    raw, rinfo = comm.bcast((raw, rinfo))
+    raw, rinfo = refined_sum(model, st, mesh, [int(f) for f in refine], margin=margin, comm=comm,
+                             checkpoint=checkpoint, progress=progress, chunk_size=chunk_size)
     info = {"type": "uniform", "mesh": list(mesh), "shift": [0, 0, 0], "n_full": int(np.prod(mesh)),
             "n_evaluated": int(rinfo["n_full_evaluations"]), "refinement": rinfo}
     if estimate_error:
         cmesh = _halved(mesh)
-        craw, _ = refined_sum(model, st, cmesh, [int(f) for f in refine], margin=margin) \
-            if comm.is_root else (None, None)
-        craw = comm.bcast(craw)
+        craw, _ = refined_sum(model, st, cmesh, [int(f) for f in refine], margin=margin, comm=comm,
+                              chunk_size=chunk_size)
         raw = {**raw, **{f"{k}@coarse": v for k, v in craw.items()}}
         info["error_method"] = f"|K - K'| per component, K' refined from the coarse mesh halved ({cmesh})"
-    return raw, info, {}, 0
+    return raw, info, {}, int(checkpoint.n_resumed) if checkpoint is not None else 0

@@ -105,3 +105,21 @@ def test_fermi_sea_equals_fermi_surface(smearing):
     sea = compute(model, st, mesh=(32, 32, 32), symmetry="off", kernel="sea").K["orbital"]
     assert np.abs(surf).max() > 0
     np.testing.assert_allclose(sea, surf, atol=1e-4 * np.abs(surf).max())
+
+
+def test_dos_counts_every_state_of_a_degenerate_group():
+    """Every band doubled (two identical copies of the Weyl model): DOS and K double. The
+    degenerate pairs are summed as one group for the moments; the DOS counts both states."""
+    from gme_wannier.model import TBModel
+
+    m = weyl_pair_model(b=0.3)
+    H2 = np.zeros((m.nR, 4, 4), complex)
+    H2[:, :2, :2] = m.H_R
+    H2[:, 2:, 2:] = m.H_R
+    m2 = TBModel(real_lattice=m.real_lattice, iRvec=m.iRvec, H_R=H2, centres_cart=np.zeros((4, 3)),
+                 spinors=True, name="doubled")
+    st = GMESettings(fermi_energies=[0.1, 0.4], smearing=Smearing("gaussian", 0.1))
+    a = compute(m, st, mesh=(8, 8, 8), symmetry="off")
+    b = compute(m2, st, mesh=(8, 8, 8), symmetry="off")
+    np.testing.assert_allclose(b.dos, 2 * a.dos, rtol=1e-12)
+    np.testing.assert_allclose(b.K["total"], 2 * a.K["total"], rtol=1e-10, atol=1e-12 * np.abs(a.K["total"]).max())
