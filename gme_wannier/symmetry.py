@@ -579,8 +579,9 @@ def irreducible_kpoints(mesh, sym: CrystalSymmetry, shift=(0, 0, 0)) -> Irreduci
 
 def irreducible_points_lowmem(mesh, sym: CrystalSymmetry, shift=(0, 0, 0),
                               ) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """The representatives and weights of :func:`irreducible_kpoints`, in memory that grows
-    with one plane of the mesh (N2 N3 points times the operations) instead of the whole mesh.
+    """The representatives and weights of :func:`irreducible_kpoints`, in memory bounded by
+    blocks of about 2^22 / n_ops mesh points (plus the irreducible points themselves) instead of
+    the whole mesh.
 
     A point is kept iff its C-order flat index is the smallest of its images under the
     operations that preserve the mesh (the same representative as :func:`irreducible_kpoints`),
@@ -602,15 +603,17 @@ def irreducible_points_lowmem(mesh, sym: CrystalSymmetry, shift=(0, 0, 0),
     plane = 2 * np.indices((1, int(n[1]), int(n[2]))).reshape(3, -1).T.astype(np.int64) + s
     k_out, w_out = [], []
     npts = float(np.prod(n))
+    step = max(1, (1 << 22) // max(len(mats), 1))  # points per block: (nops x step) int64 ~ 32 MB
     for i1 in range(int(n[0])):
-        addr2 = plane + np.array([2 * i1, 0, 0])
-        own = mesh_index((addr2 - s) // 2, n)
-        imgs = mesh_index((np.einsum("oab,pb->opa", mats, addr2) - s) // 2, n)  # (nops, npl)
-        keep = imgs.min(axis=0) == own
-        if np.any(keep):
-            n_stab = (imgs[:, keep] == own[keep]).sum(axis=0)
-            k_out.append(addr2[keep] / (2.0 * n))
-            w_out.append(len(mats) / n_stab / npts)
+        for j0 in range(0, len(plane), step):
+            addr2 = plane[j0:j0 + step] + np.array([2 * i1, 0, 0])
+            own = mesh_index((addr2 - s) // 2, n)
+            imgs = mesh_index((np.einsum("oab,pb->opa", mats, addr2) - s) // 2, n)  # (nops, npts)
+            keep = imgs.min(axis=0) == own
+            if np.any(keep):
+                n_stab = (imgs[:, keep] == own[keep]).sum(axis=0)
+                k_out.append(addr2[keep] / (2.0 * n))
+                w_out.append(len(mats) / n_stab / npts)
     return np.concatenate(k_out), np.concatenate(w_out), len(mats), len(kops) - len(mats)
 
 
