@@ -232,13 +232,13 @@ def fermi_surface_points(interp: Interpolator, k_red: np.ndarray, st: GMESetting
     b = window_band_data(interp, k_red, st)
     if b is None:
         return out
-    delta, vg, per_column = _surface_weights(b, st)
+    delta, vg, per_column = surface_weights(b, st)
     for key, val in _point_sums(delta, vg, per_column, b, st).items():
         out[key][b["act"]] = val
     return out
 
 
-def _surface_weights(b: dict, st: GMESettings):
+def surface_weights(b: dict, st: GMESettings):
     """(-f') per band column (na, ns, nE), group-mean velocities and the group-sum map."""
     lab = b["labels"]
     first = mom.group_first_mask(lab)
@@ -279,7 +279,7 @@ def fermi_surface_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.nda
     b = window_band_data(interp, k_red, st)
     if b is None:
         return out
-    delta, vg, per_column = _surface_weights(b, st)
+    delta, vg, per_column = surface_weights(b, st)
     delta *= weights[b["act"]][:, None, None]
     return _weighted_sums(delta, vg, per_column, b, st)
 

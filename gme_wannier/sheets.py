@@ -38,7 +38,7 @@ import numpy as np
 
 from . import moments as mom
 from .bands import Interpolator
-from .integrate import GMESettings, block_size, energy_window, to_ampere, window_band_data
+from .integrate import GMESettings, surface_weights, block_size, energy_window, to_ampere, window_band_data
 from .io.errors import GMEInputError
 from .model import TBModel
 from .sheetmesh import find_sheets, surface_chern
@@ -121,14 +121,7 @@ def _column_terms(b: dict, st: GMESettings, weights: np.ndarray):
     columns only), group velocity (na, ns, 3), orbital moment part (na, ns, nE, 3) eV A^2, spin
     (na, ns, 3) or None, Berry curvature Omega (na, ns, 3) A^2 - as in fermi_surface_chunk."""
     lab = b["labels"]
-    first = mom.group_first_mask(lab)
-    size = mom.group_sum(np.ones(lab.shape), lab)
-    if st.degeneracy == "skip":
-        first = first & (size < 1.5)
-    cnt = np.maximum(size, 1.0)
-    Eg = mom.group_sum(b["E"], lab) / cnt
-    vg = mom.group_sum(b["v"], lab) / cnt[:, None, :]
-    W = st.smearing.delta(Eg[:, :, None] - st.EF[None, None, :]) * first[:, :, None]
+    W, vg, _ = surface_weights(b, st)  # the weights and velocities of fermi_surface_chunk
     W = W * weights[b["act"]][:, None, None]
     Gc = mom.group_sum(b["Gc"], lab)
     Phi = mom.group_sum(b["Phi"], lab)
