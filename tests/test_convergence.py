@@ -195,3 +195,23 @@ def test_sigterm_midway_resumes_to_the_uninterrupted_result(tmp_path):
                                atol=1e-12 * np.abs(d0["K"]["total"]).max())
     assert d["convergence"]["estimated_error"] == pytest.approx(d0["convergence"]["estimated_error"], rel=1e-9)
     assert not any(f.startswith("ck.") for f in os.listdir(tmp_path))  # removed after the outputs
+
+
+def test_converge_needs_three_meshes_and_the_h2_guard():
+    """Two meshes agreeing by accident never end the sequence; after a jump, the h^2 prediction
+    from the step before keeps the estimate up until the next mesh confirms the new value."""
+    from gme_wannier.convergence import converge
+
+    values = iter([1.0, 1.001, 1.3, 1.3004, 1.30041, 1.30041])
+    seen = []
+
+    def run_mesh(mesh):
+        seen.append(mesh)
+        return {"v": next(values)}, {"n_evaluated": int(np.prod(mesh))}
+
+    raw, err, rec = converge(run_mesh, lambda r: np.full((1, 3, 3), r["v"]), ConvergenceOptions(tolerance=0.01),
+                             np.eye(3))
+    assert len(seen) == 5 and rec["converged"] and raw["v"] == 1.30041
+    # the estimate of the last mesh: max(|1.30041 - 1.3004|, |1.3004 - 1.3| / 1.5^2)
+    np.testing.assert_allclose(err, 0.0004 / 2.25, rtol=1e-9)
+    assert [m["estimated_error"] is None for m in rec["meshes"]] == [True, False, False, False, False]
