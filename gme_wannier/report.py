@@ -257,6 +257,8 @@ def screen_row(seed: str, model, result, window: float = 0.0) -> dict:
     sym = result.info.get("symmetry", {})
     ax = result.optical_axis() or "z"
     g = result.spin_degeneracy
+    err = alpha_iso_error(result)
+    conv = result.info.get("convergence") or {}
     return {"material": seed, "space_group": f"{sym.get('international', '?')} ({sym.get('number', '?')})",
             "gyrotropic": sym.get("gyrotropic"), "allowed_form": sym.get("allowed_form", {}).get("form"),
             "spin_counting": f"x{g} ({'spinless: both spins' if g == 2 else 'spinors: once'})",
@@ -265,12 +267,18 @@ def screen_row(seed: str, model, result, window: float = 0.0) -> dict:
             "alpha_S_max": float(np.abs(dec["sym_eigenvalues"][i]).max()),
             "delta_norm": float(np.linalg.norm(dec["delta"][i])),
             "rho_axis": ax, "rho_rad_per_mm": float(result.rotatory_power("total")["z" if ax == "any" else ax][i]),
-            "at_edge": bool(len(ef) > 2 and i in (0, len(ef) - 1)), "error": ""}
+            "at_edge": bool(len(ef) > 2 and i in (0, len(ef) - 1)),
+            "alpha_iso_error": None if err is None else float(err[i]),
+            "estimated_error": conv.get("estimated_error"), "converged": conv.get("converged"), "error": ""}
 
 
 SCREEN_COLUMNS = ["material", "rank", "space_group", "gyrotropic", "allowed_form", "spin_counting", "material_E_F_eV",
-                  "E_F_eV", "alpha_iso", "alpha_S_max", "delta_norm", "rho_axis", "rho_rad_per_mm", "at_edge",
-                  "resumed", "error"]
+                  "E_F_eV", "alpha_iso", "alpha_iso_error", "alpha_S_max", "delta_norm", "rho_axis", "rho_rad_per_mm",
+                  "at_edge", "estimated_error", "converged", "resumed", "error"]
+
+
+def _err_text(err) -> str:
+    return "-" if err is None else f"{err:9.2e}"
 
 
 def screen_table(rows: list) -> tuple[str, str]:
@@ -282,7 +290,7 @@ def screen_table(rows: list) -> tuple[str, str]:
     wm = max([len("material")] + [len(str(r.get("material", ""))) for r in rows])
     ranked = any("rank" in r for r in rows)  # --sort: the rank leads each line
     txt.write(f"{'#  ' if ranked else ''}{'material':{wm}s} {'space group':16s} {'spins':6s} {'E_F0':>7s} {'E_F (eV)':>8s} "
-              f"{'alpha_iso':>12s} {'|alpha_S|':>11s} {'|delta|':>11s} {'rho':>9s} axis  "
+              f"{'alpha_iso':>12s} {'+- error':>9s} {'|alpha_S|':>11s} {'|delta|':>11s} {'rho':>9s} axis  "
               "(alpha in A m^-2 T^-1, rho in rad/mm; E_F0: the material's own Fermi level)\n")
     for r in rows:
         csv.write(",".join('"%s"' % ("" if r.get(c) is None else str(r.get(c, ""))).replace('"', "'")
@@ -294,7 +302,9 @@ def screen_table(rows: list) -> tuple[str, str]:
         ef0 = r.get("material_E_F_eV")
         txt.write(f"{rank}{r['material']:{wm}s} {r['space_group']:16s} {r['spin_counting'][:2]:6s} "
                   f"{'-' if ef0 is None else f'{ef0:.3f}':>7s} {r['E_F_eV']:8.3f} {r['alpha_iso']:12.4e} "
+                  f"{_err_text(r.get('alpha_iso_error')):>9s} "
                   f"{r['alpha_S_max']:11.4e} {r['delta_norm']:11.4e} {r['rho_rad_per_mm']:9.4f} {r['rho_axis']:4s}"
                   f"{'  (max at the edge of the E_F range)' if r.get('at_edge') else ''}"
+                  f"{'  (NOT converged)' if r.get('converged') is False else ''}"
                   f"{'  (resumed)' if r.get('resumed') else ''}\n")
     return csv.getvalue(), txt.getvalue()
