@@ -33,11 +33,6 @@ def dynamic_factor(omega_tau: np.ndarray) -> np.ndarray:
     return 1j * wt / (1j * wt - 1.0)
 
 
-def alpha_omega(alpha0: np.ndarray, omega: float, tau: float) -> np.ndarray:
-    """Complex alpha(omega) = D(omega tau) alpha0 (omega in rad/s, tau in s)."""
-    return dynamic_factor(omega * tau) * np.asarray(alpha0)
-
-
 def rotatory_power(alpha: np.ndarray, n: np.ndarray) -> np.ndarray:
     """rho(n) = (mu0/2) [tr alpha - n.alpha.n]  in rad/m (docs/theory.md section 4).
 
@@ -64,7 +59,3 @@ def rotatory_power_axes(alpha: np.ndarray, real_lattice: np.ndarray) -> dict:
         out[name] = rotatory_power(alpha, real_lattice[i]) * 1e-3
     return out
 
-
-def inverse_gme_magnetization(alpha: np.ndarray, E_field: np.ndarray, omega: float) -> np.ndarray:
-    """M_i = -(i/omega) alpha_ji E_j  (ZMS Eq. 6b), A/m for E in V/m and omega in rad/s."""
-    return -1j / omega * np.einsum("...ji,j->...i", alpha, E_field)
