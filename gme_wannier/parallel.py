@@ -128,6 +128,10 @@ class MPIComm:
         """
         sys.stdout.flush()
         sys.stderr.flush()
+        # give the launcher time to forward the message: MPI_Abort tears the job down at once,
+        # and a line still in the pipe to mpirun's proxy is lost (seen under load: exit code 2,
+        # empty stderr)
+        time.sleep(ABORT_GRACE)
         self.comm.Abort(code)
         os._exit(code)
 
@@ -204,6 +208,7 @@ def get_comm(mode: str = "auto") -> Comm:
 
 
 SYNC_TIMEOUT = 10.0
+ABORT_GRACE = 1.0  # seconds between the last message and MPI_Abort
 """Seconds the ranks wait for each other on an error raised on all ranks (see :func:`guard`)."""
 
 
