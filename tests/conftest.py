@@ -1,4 +1,5 @@
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -51,3 +52,27 @@ def _mpirun():
 
 
 MPIRUN = _mpirun()
+
+
+def cli(argv, capsys):
+    """Run the command line in-process: (exit code, stdout, stderr)."""
+    from gme_wannier.cli import main
+
+    rc = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope="module")
+def weyl(tmp_path_factory):
+    """The analytic two-node Weyl model written by ``gme-wannier make-weyl``."""
+    from gme_wannier.cli import main
+
+    d = tmp_path_factory.mktemp("weyl")
+    assert main(["make-weyl", str(d / "weyl")]) == 0
+    return str(d / "weyl")

@@ -28,22 +28,7 @@ SRSI2 = os.path.join(EXAMPLES, "SrSi2", "srsi2")
 TE = os.path.join(EXAMPLES, "Te", "Te")
 
 
-def cli(argv, capsys):
-    rc = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    return rc, out.out, out.err
-
-
-def load(path):
-    with open(path) as f:
-        return json.load(f)
-
-
-@pytest.fixture(scope="module")
-def weyl(tmp_path_factory):
-    d = tmp_path_factory.mktemp("weyl")
-    assert main(["make-weyl", str(d / "weyl")]) == 0
-    return str(d / "weyl")
+from conftest import cli, load  # noqa: E402  (shared with the other CLI tests; weyl fixture there too)
 
 
 # ---------------------------------------------------------------- model sources (issue 10)
