@@ -14,33 +14,9 @@ level, rotated to the band basis only for those bands (:func:`rotate_columns`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
-
 import numpy as np
 
 from .model import TBModel
-
-
-@dataclass
-class KChunk:
-    """Band-basis quantities of a chunk of k-points (all arrays lead with the k index).
-
-    E : float (nk, nw) eV, ascending.  U : complex (nk, nw, nw) eigenvectors as columns.
-    V : complex (nk, 3, nw, nw) U^+ dH/dk_a U, eV Angstrom (Cartesian).
-    A, B : complex (nk, 3, nw, nw) U^+ X U of the Wannier-gauge A (Angstrom), B (eV Angstrom).
-    CC : complex (nk, 3, nw, nw) eV Angstrom^2.  Omega_bar : (nk, 3, nw, nw) U^+ (curl A) U, Angstrom^2.
-    S : complex (nk, 3, nw, nw) Pauli matrices in the band basis.
-    """
-
-    E: np.ndarray
-    U: np.ndarray
-    V: np.ndarray
-    A: Optional[np.ndarray] = None
-    B: Optional[np.ndarray] = None
-    CC: Optional[np.ndarray] = None
-    Omega_bar: Optional[np.ndarray] = None
-    S: Optional[np.ndarray] = None
 
 
 class Interpolator:
@@ -87,13 +63,14 @@ class Interpolator:
         nw2 = nw * nw
         self.rest_names = names[1:]
         self.rest_widths = self.widths[1:]
+        edges = np.cumsum([0] + self.rest_widths)
+        # component slices of :meth:`derivatives`, by name (dH, A, B, CC, curlA, S)
+        self.parts = {n: slice(int(edges[i]), int(edges[i + 1])) for i, n in enumerate(self.rest_names)}
         hermitian = np.concatenate([np.full(w, n != "B") for n, w in zip(names, self.widths)])
         self._half = self._hermitian_half(stacked, hermitian)
         if self._half is None:
             self.XR_H = self.XR[:, :nw2]
             self.XR_rest = self.XR[:, nw2:]
-        # counters of the Fermi-surface kernel: k-points seen, active, band columns rotated
-        self.stats = {"n_k": 0, "n_active": 0, "n_columns": 0}
 
     def _hermitian_half(self, stacked: np.ndarray, hermitian: np.ndarray):
         """Half of the R vectors for the Hermitian matrices (all but B): X(k) = Y + Y^+ with
@@ -174,28 +151,6 @@ class Interpolator:
             out[name] = Xk[:, i:i + w]
             i += w
         return out
-
-    def evaluate(self, k_red: np.ndarray) -> KChunk:
-        """Eigensystem and band-basis matrices at the k-points k_red (nk, 3) reduced."""
-        W = self.wannier_gauge(k_red)
-        H = W["H"][:, 0]
-        H = 0.5 * (H + np.conj(np.swapaxes(H, -1, -2)))
-        E, U = np.linalg.eigh(H)
-        Ud = np.conj(np.swapaxes(U, -1, -2))[:, None]
-        Uc = U[:, None]
-
-        def rot(X):
-            return Ud @ X @ Uc
-
-        ch = KChunk(E=E, U=U, V=rot(W["dH"]))
-        if self.external:
-            ch.A = rot(W["A"])
-            ch.B = rot(W["B"])
-            ch.CC = rot(W["CC"])
-            ch.Omega_bar = rot(W["curlA"])
-        if self.spin:
-            ch.S = rot(W["S"])
-        return ch
 
 
 def select_window(U: np.ndarray, start: np.ndarray, width: int) -> np.ndarray:

@@ -35,6 +35,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import moments as mom
+from .banddata import BandData
 from .gyrotropic_bands import (_ALPHA, _BETA, _D_CUT, band_block, berry_curvature as _berry_curvature,
                                curvature_omega as _curvature_omega, full_connection as _full_connection,
                                velocity as _velocity)
@@ -153,9 +154,9 @@ class C(_Quantity):
             b = band_block(interp, k, st, all_k=False)
             if b is None:
                 return {"C": np.zeros((len(st.EF), 3, 3))}
-            labels = mom.degenerate_groups(b["E"], st.degen_thresh)
-            W, _ = _surface_weights(b["E"], labels, w[b["act"]], st)
-            V = b["V"]
+            labels = b.labels
+            W, _ = _surface_weights(b.E, labels, w[b.k_index], st)
+            V = b.V
             same = labels[:, :, None] == labels[:, None, :]
             # sum over the group of Re(V_i,nm V_j,mn): the block trace, v_i v_j when isolated
             P = np.einsum("kinm,kjmn,knm->kijn", V, V, same).real
@@ -179,8 +180,8 @@ class D(_Quantity):
             b = band_block(interp, k, st, all_k=False)
             if b is None:
                 return {"D": np.zeros((len(st.EF), 3, 3))}
-            labels = mom.degenerate_groups(b["E"], st.degen_thresh)
-            W, size = _surface_weights(b["E"], labels, w[b["act"]], st)
+            labels = b.labels
+            W, size = _surface_weights(b.E, labels, w[b.k_index], st)
             v = mom.group_sum(_velocity(b), labels) / np.maximum(size, 1.0)[:, None, :]
             Om = mom.group_sum(_berry_curvature(b, labels), labels)
             return {"D": _contract(W, v[:, :, None, :] * Om[:, None, :, :])}
@@ -201,8 +202,8 @@ class DOS(_Quantity):
             b = band_block(interp, k, st, all_k=False)
             if b is None:
                 return {"DOS": np.zeros(len(st.EF))}
-            labels = mom.degenerate_groups(b["E"], st.degen_thresh)
-            W, size = _surface_weights(b["E"], labels, w[b["act"]], st)
+            labels = b.labels
+            W, size = _surface_weights(b.E, labels, w[b.k_index], st)
             return {"DOS": np.einsum("kne,kn->e", W, size)}
         return _blocks(interp, k_red, weights, fn)
 
@@ -238,11 +239,11 @@ class Dw(_Quantity):
             b = band_block(interp, k, st, all_k=False)
             if b is None:
                 return {"Dw": np.zeros((len(z), len(st.EF), 3, 3))}
-            labels = mom.degenerate_groups(b["E"], st.degen_thresh)
-            W, size = _surface_weights(b["E"], labels, w[b["act"]], st)
+            labels = b.labels
+            W, size = _surface_weights(b.E, labels, w[b.k_index], st)
             v = mom.group_sum(_velocity(b), labels) / np.maximum(size, 1.0)[:, None, :]
-            A = _full_connection(b, mom.degenerate_groups(b["E"], _D_CUT))
-            Om = mom.group_sum(_curvature_omega(A, b["E"], labels, z), labels)  # (k, f, 3, n)
+            A = _full_connection(b, mom.degenerate_groups(b.E, _D_CUT))
+            Om = mom.group_sum(_curvature_omega(A, b.E, labels, z), labels)  # (k, f, 3, n)
             X = v[:, None, :, None, :] * Om[:, :, None, :, :]  # (k, f, 3, 3, n)
             return {"Dw": np.moveaxis(_contract(W, X), 1, 0)}
         return _blocks(interp, k_red, weights, fn)
@@ -252,7 +253,7 @@ class Dw(_Quantity):
                 "omega_eV": np.array(self.omega, dtype=float)}
 
 
-def _noa_pair_terms(b: dict, A: np.ndarray, vmat: np.ndarray, spin: bool, o: slice, u: slice) -> tuple:
+def _noa_pair_terms(b: BandData, A: np.ndarray, vmat: np.ndarray, spin: bool, o: slice, u: slice) -> tuple:
     """Pair arrays of the NOA sum for rows n in ``o`` (bands that can be occupied) and columns
     l in ``u`` (bands that can be empty), float (nk, 9, no, nu) indexed [k, 3 d + c, n, l]:
     P_orb = Re(A_b,ln B_nl,ac - A_a,ln B_nl,bc), Q = Im(A_b,ln (v_c A_a)_nl + A_a,nl (v_c A_b)_ln)
@@ -261,7 +262,7 @@ def _noa_pair_terms(b: dict, A: np.ndarray, vmat: np.ndarray, spin: bool, o: sli
     B^spin_nl,ac = -i eps_abc <n|sigma_b|l> (TPS18 Eq. C15). vmat (nk, 3, nw, nw): the velocity
     matrix, diagonal (v_n delta_nl, postw90) or block-diagonal over degenerate groups (gauge
     covariant); with a diagonal vmat, Q = (v_n,c + v_l,c) Im(A_a,nl A_b,ln)."""
-    E = b["E"]
+    E = b.E
     EA = E[:, None, :, None] * A  # [k, a, m, l] = E_m A_a,ml
     Ao, Au = A[:, :, o, :], A[:, :, :, u]  # rows n, columns l
     vo, vu = vmat[:, :, o, :], vmat[:, :, :, u]
@@ -283,7 +284,7 @@ def _noa_pair_terms(b: dict, A: np.ndarray, vmat: np.ndarray, spin: bool, o: sli
     if spin:
         Bs = np.zeros_like(B)
         for bb in range(3):  # B^spin_ac = -i S_b for (a, b, c) cyclic
-            Bs[:, _BETA[bb], _ALPHA[bb]] = -1j * b["S"][:, bb][:, o, u]
+            Bs[:, _BETA[bb], _ALPHA[bb]] = -1j * b.S[:, bb][:, o, u]
     for d, (a, bb) in enumerate(zip(_ALPHA, _BETA)):
         for c in range(3):
             P[:, 3 * d + c] = (AT[:, bb] * B[:, a, c] - AT[:, a] * B[:, bb, c]).real
@@ -319,16 +320,16 @@ class NOA(_Quantity):
         def fn(k, w):
             b = band_block(interp, k, st, all_k=True)
             if st.degeneracy == "skip":  # postw90 verbatim: D cut at 1e-7 eV, diagonal velocity
-                A = _full_connection(b, mom.degenerate_groups(b["E"], _D_CUT))
+                A = _full_connection(b, mom.degenerate_groups(b.E, _D_CUT))
                 vmat = np.einsum("kcn,nm->kcnm", _velocity(b), np.eye(interp.nw))
             else:  # gauge covariant: D cut inside degenerate groups, their velocity block kept
-                labels = mom.degenerate_groups(b["E"], st.degen_thresh)
+                labels = b.labels
                 A = _full_connection(b, labels)
-                vmat = b["V"] * (labels[:, :, None] == labels[:, None, :])[:, None]
+                vmat = b.V * (labels[:, :, None] == labels[:, None, :])[:, None]
             out = {"NOA_orb": np.zeros((len(z), len(EF), 3, 3))}
             if spin:
                 out["NOA_spin"] = np.zeros((len(z), len(EF), 3, 3))
-            E = b["E"]
+            E = b.E
             # only bands below the highest E_F can be occupied, only bands above the lowest empty
             o = slice(0, int((E < EF.max()).sum(axis=1).max()))
             u = slice(int((E < EF.min()).sum(axis=1).min()), interp.nw)

@@ -18,6 +18,7 @@ from typing import Optional
 import numpy as np
 
 from . import moments as mom
+from .banddata import BandData, band_data
 
 _ALPHA = (1, 2, 0)  # (a, b) cyclic pair of d = x, y, z
 _BETA = (2, 0, 1)
@@ -38,11 +39,10 @@ def band_block(interp, k_red: np.ndarray, st, *, all_k: bool) -> Optional[dict]:
 
     Returns
     -------
-    None when no point is kept, else a dict: ``act`` int (na,) indices into k_red; ``E`` float
-    (na, nw) eV; ``V`` complex (na, 3, nw, nw) U^+ dH U (eV Angstrom); ``Abar`` complex
-    (na, 3, nw, nw) U^+ A U (Angstrom; zeros without external terms); ``curlA`` complex
-    (na, 3, nw) diagonal of U^+ curl A U (Angstrom^2) or None; ``S`` complex (na, 3, nw, nw)
-    U^+ sigma U or None. The arrays are shared with the cache: do not modify them.
+    None when no point is kept, else a :class:`~gme_wannier.banddata.BandData` with every band
+    as a column (so ``E`` is (na, nw), ``V``, ``A``, ``S`` are whole matrices (na, 3, nw, nw)),
+    degenerate groups of ``st.degen_thresh``. The arrays are shared with the cache: do not
+    modify them.
     """
     from .integrate import energy_window
 
@@ -56,7 +56,7 @@ def band_block(interp, k_red: np.ndarray, st, *, all_k: bool) -> Optional[dict]:
         hit = _lookup(base + window, interp, k_red)
     if hit is not None:
         return hit
-    b = _evaluate(interp, k_red, None if all_k else window)
+    b = _evaluate(interp, k_red, None if all_k else window, st.degen_thresh)
     _store(base + (("all",) if all_k else window), interp, k_red, b)
     return b
 
@@ -72,7 +72,7 @@ def _lookup(key, interp, k_red):
 def _store(key, interp, k_red, b) -> None:
     for old in [k for k, e in _CACHE.items() if e[0]() is None]:  # blocks of finished loops
         del _CACHE[old]
-    size = 0 if b is None else sum(v.nbytes for v in b.values() if isinstance(v, np.ndarray))
+    size = 0 if b is None else b.nbytes
     if size > _CACHE_BYTES:
         return
     _CACHE[key] = (weakref.ref(interp), k_red.copy(), b, size)
@@ -80,70 +80,43 @@ def _store(key, interp, k_red, b) -> None:
         _CACHE.popitem(last=False)
 
 
-def _select(b: Optional[dict], window) -> Optional[dict]:
+def _select(b: Optional[BandData], window) -> Optional[BandData]:
     """The points of a whole block with a band inside the energy window (lo, hi), eV."""
     if b is None:
         return None
-    keep = np.nonzero(((b["E"] >= window[0]) & (b["E"] <= window[1])).any(axis=1))[0]
+    keep = np.nonzero(((b.E >= window[0]) & (b.E <= window[1])).any(axis=1))[0]
     if len(keep) == 0:
         return None
-    return {key: (b["act"][keep] if key == "act" else (v[keep] if isinstance(v, np.ndarray) else v))
-            for key, v in b.items()}
+    return b.take(keep)
 
 
-def _evaluate(interp, k_red: np.ndarray, window) -> Optional[dict]:
-    """:func:`band_block` without the cache; window None: every point."""
-    phase = interp.phase(k_red)
-    H = interp.hamiltonian(phase)
-    if window is None:
-        act = np.arange(len(k_red))
-    else:
-        Eall = np.linalg.eigvalsh(H)
-        act = np.nonzero(((Eall >= window[0]) & (Eall <= window[1])).any(axis=1))[0]
-    if len(act) == 0:
-        return None
-    E, U = np.linalg.eigh(H[act])
-    X = interp.derivatives(phase[act])
-    start = np.cumsum([0] + list(interp.rest_widths))
-    comp = {n: slice(start[i], start[i + 1]) for i, n in enumerate(interp.rest_names)}
-    Ud = np.conj(np.swapaxes(U, -1, -2))[:, None]
-
-    def rot(name):
-        return Ud @ X[:, comp[name]] @ U[:, None]
-
-    out = {"act": act, "E": E, "V": rot("dH"), "curlA": None, "S": None}
-    if "A" in comp:
-        out["Abar"] = rot("A")
-        XU = X[:, comp["curlA"]] @ U[:, None]
-        out["curlA"] = np.einsum("kin,kcin->kcn", np.conj(U), XU)
-    else:
-        out["Abar"] = np.zeros_like(out["V"])
-    if "S" in comp:
-        out["S"] = rot("S")
-    return out
+def _evaluate(interp, k_red: np.ndarray, window, degen_thresh: float) -> Optional[BandData]:
+    """:func:`band_block` without the cache; window None: every point. Every band is a column."""
+    return band_data(interp, k_red, degen_thresh=degen_thresh, window=window, columns="all",
+                     spin_columns=True)[0]
 
 
 def rotation(b: dict, labels: np.ndarray) -> np.ndarray:
     """D_a = U^+ d_a U (Angstrom), complex (nk, 3, nw, nw), zero inside the groups ``labels``."""
-    return mom.rotation_D(b["V"], b["E"], labels)
+    return mom.rotation_D(b.V, b.E, labels)
 
 
 def velocity(b: dict) -> np.ndarray:
     """dE_n/dk_a = V_a,nn, float (nk, 3, nw), eV Angstrom."""
-    return np.einsum("kcnn->kcn", b["V"]).real
+    return b.v
 
 
 def berry_curvature(b: dict, labels: np.ndarray) -> np.ndarray:
     """Omega_n (Angstrom^2), float (nk, 3, nw): LVTS12's curvature, = -Phi of moments.py."""
     D = rotation(b, labels)
-    A = b["Abar"] if b["curlA"] is not None else None
-    _, Phi = mom.orbital_parts_columns(b["E"], D, A=A, Omega_bar_diag=b["curlA"])
+    _, Phi = mom.orbital_parts_columns(b.E, D, A=b.A, Omega_bar_diag=b.curlA_diag)
     return -Phi
 
 
 def full_connection(b: dict, labels: np.ndarray) -> np.ndarray:
     """A = U^+ A^(W) U + i D (WYSV06 Eq. 25), complex (nk, 3, nw, nw), Angstrom."""
-    return b["Abar"] + 1j * rotation(b, labels)
+    D = rotation(b, labels)
+    return 1j * D if b.A is None else b.A + 1j * D
 
 
 def curvature_omega(A: np.ndarray, E: np.ndarray, labels: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from . import moments as mom
-from .bands import Interpolator, diagonal_columns, rotate_columns, select_window
+from .banddata import BandData, BandStats, band_data
+from .bands import Interpolator
 from .io.errors import GMEInputError
 from .model import TBModel
 from .smearing import Smearing
@@ -73,30 +74,6 @@ class GMESettings:
                 "spin": self.spin}
 
 
-def _group_data(interp: Interpolator, k_red: np.ndarray, st: GMESettings) -> dict:
-    """Per-group energies, velocities and moment parts at a chunk of k-points."""
-    ch = interp.evaluate(k_red)
-    labels = mom.degenerate_groups(ch.E, st.degen_thresh)
-    D = mom.rotation_D(ch.V, ch.E, labels)
-    first = mom.group_first_mask(labels)
-    if st.degeneracy == "skip":
-        size = mom.group_sum(np.ones(labels.shape), labels)
-        first = first & (size < 1.5)
-    Gc, Phi = mom.orbital_parts(ch, D, external=interp.external)
-    out = {
-        "E": mom.group_mean(ch.E[:, None, :], labels)[:, 0],
-        "v": mom.group_mean(mom.velocity(ch), labels),
-        "Gc": mom.group_sum(Gc, labels),
-        "Phi": mom.group_sum(Phi, labels),
-        "EPhi": mom.group_sum(ch.E[:, None, :] * Phi, labels),
-        "mask": first,
-        "size": mom.group_sum(np.ones(labels.shape), labels),
-    }
-    if interp.spin:
-        out["sigma"] = mom.group_sum(mom.spin_sigma(ch), labels)
-    return out
-
-
 def energy_window(st: GMESettings, nw: int) -> tuple[float, float]:
     """Band energies (eV) outside [lo, hi] have zero Fermi-surface weight at every E_F.
 
@@ -107,95 +84,25 @@ def energy_window(st: GMESettings, nw: int) -> tuple[float, float]:
     return min(st.fermi_energies) - cut, max(st.fermi_energies) + cut
 
 
-def _band_windows(E: np.ndarray, labels: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, int]:
-    """Per k, the first band of a contiguous window of ns bands holding every band in [lo, hi],
-    extended to whole degenerate groups. E : (nk, nw) ascending. Returns start (nk,), ns."""
-    nk, nw = E.shape
-    first = np.sum(E < lo, axis=1)  # first band >= lo
-    last = np.sum(E <= hi, axis=1) - 1  # last band <= hi
-    fi = mom.group_first_index(labels)
-    # last band of each band's group
-    rev = labels[:, ::-1]
-    li = nw - 1 - mom.group_first_index(rev)[:, ::-1]
-    ar = np.arange(nk)
-    first = fi[ar, np.clip(first, 0, nw - 1)]
-    last = li[ar, np.clip(last, 0, nw - 1)]
-    ns = int(np.max(last - first + 1))
-    start = np.clip(np.minimum(first, nw - ns), 0, None)
-    return start, ns
+def band_data_of(interp: Interpolator, k_red: np.ndarray, st: GMESettings, *,
+                 screen_first: bool = True) -> tuple[Optional[BandData], BandStats]:
+    """The :class:`~gme_wannier.banddata.BandData` of the Fermi-surface sums: the points with a
+    band in :func:`energy_window`, the columns of the bands inside it (whole groups)."""
+    return band_data(interp, k_red, degen_thresh=st.degen_thresh, window=energy_window(st, interp.nw),
+                     screen_first=screen_first)
 
 
-def window_band_data(interp: Interpolator, k_red: np.ndarray, st: GMESettings,
-                     window: Optional[tuple] = None) -> Optional[dict]:
-    """Per-band energies, velocities and moment parts for the bands near the Fermi levels.
+def gme_moments(bd: BandData) -> tuple[np.ndarray, np.ndarray]:
+    """The two parts of the orbital moment per column, G = Gc - E Phi (moments.py, ZMS Eq. 10).
 
-    Stage 1: H(k) and its eigenvalues at every k (eigenvalues only while few k-points are
-    active). Stage 2, only at the active k-points (a band in :func:`energy_window`): the other
-    Wannier-gauge matrices, the eigenvectors, and band-basis columns for a window of ns bands.
-
-    window : (first band, number of bands), optional
-        Use these bands at every k and skip the screening (every k is active).
-
-    Returns None when no k-point is active, else a dict: ``act`` int (na,) indices into k_red;
-    ``cols`` int (na, ns) band indices; ``E`` (na, ns) eV; ``labels`` (na, ns) degenerate
-    groups; ``v`` (na, 3, ns) eV Angstrom; ``Gc`` (na, 3, ns) eV Angstrom^2; ``Phi`` (na, 3, ns)
-    Angstrom^2; ``sigma`` (na, 3, ns) when the model has spin.
+    Returns Gc (eV Angstrom^2) and Phi (Angstrom^2, minus the Berry curvature), float (na, 3, ns).
+    The spin moment is ``bd.S_diag`` (<sigma>_n; m^spin = -(g_s/2) mu_B <sigma>).
     """
-    k_red = np.atleast_2d(k_red)
-    nw = interp.nw
-    lo, hi = energy_window(st, nw)
-    phase = interp.phase(k_red)
-    H = interp.hamiltonian(phase)
-    stats = interp.stats
-    stats["n_k"] += len(k_red)
-    if window is not None:
-        act = np.arange(len(k_red))
-        E, U = np.linalg.eigh(H)
-    elif stats["n_active"] < 0.4 * (stats["n_k"] - len(k_red)) or stats["n_k"] == len(k_red):
-        Eall = np.linalg.eigvalsh(H)
-        act = np.nonzero(((Eall >= lo) & (Eall <= hi)).any(axis=1))[0]
-        if len(act) == 0:
-            return None
-        E, U = np.linalg.eigh(H[act])
-    else:
-        E, U = np.linalg.eigh(H)
-        act = np.nonzero(((E >= lo) & (E <= hi)).any(axis=1))[0]
-        if len(act) == 0:
-            return None
-        E, U = E[act], U[act]
-    stats["n_active"] += len(act)
-    na = len(act)
-    labels = mom.degenerate_groups(E, st.degen_thresh)
-    if window is None:
-        start, ns = _band_windows(E, labels, lo, hi)
-    else:
-        start, ns = np.full(na, window[0]), int(window[1])
-    stats["n_columns"] += na * ns
-    cols = start[:, None] + np.arange(ns)[None, :]
-    Esel = np.take_along_axis(E, cols, axis=1)
-    lab_sel = np.take_along_axis(labels, cols, axis=1)
-    Usel = select_window(U, start, ns)
-
-    X = interp.derivatives(phase[act])  # (na, ncomp - 1, nw, nw)
-    n_full = 9 if interp.external else 3  # dH, A, B: full columns; CC, curl A, S: diagonals
-    Xbar = rotate_columns(X[:, :n_full], U, Usel)  # (na, n_full, nw, ns)
-    V = Xbar[:, :3]
-    v = np.take_along_axis(V, cols[:, None, None, :], axis=2)[:, :, 0, :].real  # (na, 3, ns)
-    D = mom.rotation_D_columns(V, E, Esel, labels, lab_sel)
-    if interp.external:
-        diag = diagonal_columns(X[:, 9:15], Usel)  # CC, curl A
-        Gc, Phi = mom.orbital_parts_columns(E, D, A=Xbar[:, 3:6], B=Xbar[:, 6:9], CC_diag=diag[:, :3],
-                                            Omega_bar_diag=diag[:, 3:6])
-    else:
-        Gc, Phi = mom.orbital_parts_columns(E, D)
-    out = {"act": act, "cols": cols, "E": Esel, "labels": lab_sel, "v": v, "Gc": Gc, "Phi": Phi}
-    if interp.spin:
-        s0 = 15 if interp.external else 3
-        out["sigma"] = diagonal_columns(X[:, s0:s0 + 3], Usel).real
-    return out
+    return mom.orbital_parts_columns(bd.E_all, bd.D, A=bd.A, B=bd.B, CC_diag=bd.CC_diag,
+                                     Omega_bar_diag=bd.curlA_diag)
 
 
-def _zero_sums(interp: Interpolator, nE: int) -> dict:
+def zero_sums(interp: Interpolator, nE: int) -> dict:
     out = {"orb": np.zeros((nE, 3, 3)), "dos": np.zeros(nE)}
     if interp.spin:
         out["spin"] = np.zeros((nE, 3, 3))
@@ -210,7 +117,8 @@ def block_size(interp: Interpolator, budget_bytes: float = 32e6) -> int:
     return int(max(16, min(4096, budget_bytes // per_k)))
 
 
-def fermi_surface_points(interp: Interpolator, k_red: np.ndarray, st: GMESettings) -> dict:
+def fermi_surface_points(interp: Interpolator, k_red: np.ndarray, st: GMESettings, *,
+                         screen_first: bool = True) -> dict:
     """Fermi-surface integrand at each k-point, unweighted (internal units).
 
     Returns dict of float arrays: ``orb`` (nk, nE, 3, 3) sum_n (-f') v_i G_j [eV A^3],
@@ -222,216 +130,136 @@ def fermi_surface_points(interp: Interpolator, k_red: np.ndarray, st: GMESetting
     nk, nE = len(k_red), len(st.EF)
     block = block_size(interp)
     if nk > block:
-        parts = [fermi_surface_points(interp, k_red[i:i + block], st) for i in range(0, nk, block)]
+        parts = [fermi_surface_points(interp, k_red[i:i + block], st, screen_first=screen_first)
+                 for i in range(0, nk, block)]
         return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     out = {"orb": np.zeros((nk, nE, 3, 3)), "dos": np.zeros((nk, nE))}
     if interp.spin:
         out["spin"] = np.zeros((nk, nE, 3, 3))
     if nk == 0:
         return out
-    b = window_band_data(interp, k_red, st)
-    if b is None:
+    bd, _ = band_data_of(interp, k_red, st, screen_first=screen_first)
+    if bd is None:
         return out
-    delta, vg, per_column = surface_weights(b, st)
-    for key, val in _point_sums(delta, vg, per_column, b, st).items():
-        out[key][b["act"]] = val
+    sw = surface_weights(bd, st)
+    for key, val in gme_sums(sw, bd, st, per_point=True).items():
+        out[key][bd.k_index] = val
     return out
 
 
-def surface_weights(b: dict, st: GMESettings):
-    """(-f') per band column (na, ns, nE), group-mean velocities and the group-sum map."""
-    lab = b["labels"]
+@dataclass(frozen=True, eq=False)
+class SurfaceWeights:
+    """Fermi-surface weights of the columns of a :class:`BandData`.
+
+    W : float (na, ns, nE) 1/eV, the weight of each column at each Fermi level (k weights
+    included once scaled); v : float (na, 3, ns) eV Angstrom, the velocity of each column;
+    per_column : maps a per-band moment part, float (na, 3, ns), to its value at each column
+    (the group sum at the group's first band, or the group mean at every member); count : float
+    (na, ns), states per column for the DOS.
+    """
+
+    W: np.ndarray
+    v: np.ndarray
+    per_column: Callable
+    count: np.ndarray
+
+    def scaled(self, w: np.ndarray) -> "SurfaceWeights":
+        """The same with W multiplied by the k weights w, float (na,)."""
+        return replace(self, W=self.W * w[:, None, None])
+
+
+def surface_weights(bd: BandData, st: GMESettings) -> SurfaceWeights:
+    """(-f') at the group energy, on the first band of each group (the moments are group sums)."""
+    lab = bd.labels
     first = mom.group_first_mask(lab)
     size = mom.group_sum(np.ones(lab.shape), lab)
     if st.degeneracy == "skip":
         first = first & (size < 1.5)
     cnt = np.maximum(size, 1.0)
-    Eg = mom.group_sum(b["E"], lab) / cnt
-    vg = mom.group_sum(b["v"], lab) / cnt[:, None, :]
+    Eg = mom.group_sum(bd.E, lab) / cnt
+    vg = mom.group_sum(bd.v, lab) / cnt[:, None, :]
     delta = st.smearing.delta(Eg[:, :, None] - st.EF[None, None, :])  # (na, ns, nE)
     delta *= first[:, :, None]
-    b["count"] = size  # states per group, for the DOS (the moments are group sums already)
-    return delta, vg, (lambda m: mom.group_sum(m, lab))
+    return SurfaceWeights(delta, vg, lambda m: mom.group_sum(m, lab), size)
 
 
 def fermi_surface_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.ndarray,
-                        st: GMESettings) -> dict:
+                        st: GMESettings, *, screen_first: bool = True) -> dict:
     """Raw Fermi-surface sums of one chunk (internal units, before 1/V and unit factors).
 
     Returns dict of float arrays: ``orb`` (nE, 3, 3) sum w (-f') v_i G_j [eV A^3],
     ``spin`` (nE, 3, 3) sum w (-f') v_i sigma_j [A], ``dos`` (nE,) sum w (-f') [1/eV].
-
-    Same result as :func:`fermi_surface_chunk_reference`, with the work restricted to what has a
-    non-zero weight (the smearing is cut at max_arg widths): see :func:`window_band_data`.
+    The work is restricted to what has a non-zero weight (the smearing is cut at max_arg widths):
+    see :func:`band_data_of`. ``screen_first`` as in :func:`gme_wannier.banddata.band_data`.
     """
+    return _surface_chunk(interp, k_red, weights, st, screen_first)[0]
+
+
+def _surface_chunk(interp, k_red, weights, st, screen_first) -> tuple[dict, BandStats]:
+    """:func:`fermi_surface_chunk` and the statistics of its band data."""
     weights = np.asarray(weights, dtype=float).reshape(-1)
     k_red = np.atleast_2d(k_red)
     block = block_size(interp)
     if len(weights) > block:  # keep the per-k arrays in cache whatever the chunk size
-        parts = [fermi_surface_chunk(interp, k_red[i:i + block], weights[i:i + block], st)
+        parts = [_surface_chunk(interp, k_red[i:i + block], weights[i:i + block], st, screen_first)
                  for i in range(0, len(weights), block)]
-        return {key: sum(p[key] for p in parts) for key in parts[0]}
-    EF = st.EF
-    nE = len(EF)
-    out = _zero_sums(interp, nE)
+        return ({key: sum(p[0][key] for p in parts) for key in parts[0][0]},
+                sum((p[1] for p in parts), BandStats()))
+    out = zero_sums(interp, len(st.EF))
     if len(weights) == 0:
-        return out
-    b = window_band_data(interp, k_red, st)
-    if b is None:
-        return out
-    delta, vg, per_column = surface_weights(b, st)
-    delta *= weights[b["act"]][:, None, None]
-    return _weighted_sums(delta, vg, per_column, b, st)
+        return out, BandStats()
+    bd, stats = band_data_of(interp, k_red, st, screen_first=screen_first)
+    if bd is None:
+        return out, stats
+    sw = surface_weights(bd, st).scaled(weights[bd.k_index])
+    return gme_sums(sw, bd, st), stats
 
 
-def _point_sums(W: np.ndarray, v: np.ndarray, per_column, b: dict, st: GMESettings) -> dict:
-    """Like :func:`_weighted_sums` but per k-point: ``orb``/``spin`` (n, nE, 3, 3), ``dos`` (n, nE)."""
+def gme_sums(sw: SurfaceWeights, bd: BandData, st: GMESettings, per_point: bool = False) -> dict:
+    """The GME sums sum_kn W (nE) v_i m_j of the columns: ``orb``, ``dos`` and, with spin, ``spin``.
+
+    Summed over the points, (nE, 3, 3) and (nE,), or with ``per_point`` per point, (na, nE, 3, 3)
+    and (na, nE). The moment m is that of ZMS Eq. 10 at the band energy (``moment_energy``
+    "band") or at each Fermi level ("fermi").
+    """
+    W, v = sw.W, sw.v
     n, ns, nE = W.shape
-    Wt = np.ascontiguousarray(np.swapaxes(W, 1, 2))  # (n, nE, ns)
+    if per_point:
+        Wt = np.ascontiguousarray(np.swapaxes(W, 1, 2))  # (n, nE, ns)
 
-    def contract(m):  # sum_n W (nE) v_i m_j per k -> (n, nE, 3, 3)
-        P = (v[:, :, None, :] * per_column(m)[:, None, :, :]).reshape(n, 9, ns)
-        return np.matmul(Wt, np.swapaxes(P, 1, 2)).reshape(n, nE, 3, 3)
-
-    out = {"dos": (W * b["count"][:, :, None]).sum(axis=1) if "count" in b else W.sum(axis=1)}
-    if st.moment_energy == "band":
-        out["orb"] = contract(b["Gc"] - b["E"][:, None, :] * b["Phi"])
+        def contract(m):  # per k -> (n, nE, 3, 3)
+            P = (v[:, :, None, :] * sw.per_column(m)[:, None, :, :]).reshape(n, 9, ns)
+            return np.matmul(Wt, np.swapaxes(P, 1, 2)).reshape(n, nE, 3, 3)
+        out = {"dos": (W * sw.count[:, :, None]).sum(axis=1)}
+        EF = st.EF[None, :, None, None]
     else:
-        out["orb"] = contract(b["Gc"]) - st.EF[None, :, None, None] * contract(b["Phi"])
-    if "sigma" in b:
-        out["spin"] = contract(b["sigma"])
+        dl = W.reshape(n * ns, nE).T  # (nE, n*ns)
+
+        def contract(m):  # one GEMM -> (nE, 3, 3)
+            P = v[:, :, None, :] * sw.per_column(m)[:, None, :, :]  # (n, 3, 3, ns)
+            return (dl @ np.moveaxis(P.reshape(n, 9, ns), 2, 1).reshape(n * ns, 9)).reshape(nE, 3, 3)
+        out = {"dos": (W * sw.count[:, :, None]).sum(axis=(0, 1))}
+        EF = st.EF[:, None, None]
+    Gc, Phi = gme_moments(bd)
+    if st.moment_energy == "band":
+        out["orb"] = contract(Gc - bd.E[:, None, :] * Phi)
+    else:
+        out["orb"] = contract(Gc) - EF * contract(Phi)
+    if bd.S_diag is not None:
+        out["spin"] = contract(bd.S_diag)
     return out
 
 
-def _weighted_sums(W: np.ndarray, v: np.ndarray, per_column, b: dict, st: GMESettings) -> dict:
-    """The raw sums of :func:`fermi_surface_chunk` from Fermi-surface weights per band column.
-
-    W : float (n, ns, nE) 1/eV, the weight of each column at each E_F (k weights included);
-    v : float (n, 3, ns) eV Angstrom, the velocity of each column; per_column : maps a per-band
-    moment part of ``b`` (see :func:`window_band_data`), float (n, 3, ns), to its value at each
-    column (the group sum, or the group mean). Returns ``orb``, ``dos`` and, with spin, ``spin``.
-    """
-    n, ns, nE = W.shape
-    EF = st.EF
-    dl = W.reshape(n * ns, nE).T  # (nE, n*ns)
-
-    def contract(m):  # sum_kn W (nE) v_i m_j -> (nE, 3, 3)
-        P = v[:, :, None, :] * per_column(m)[:, None, :, :]  # (n, 3, 3, ns)
-        return (dl @ np.moveaxis(P.reshape(n, 9, ns), 2, 1).reshape(n * ns, 9)).reshape(nE, 3, 3)
-
-    out = {"dos": (W * b["count"][:, :, None]).sum(axis=(0, 1)) if "count" in b else W.sum(axis=(0, 1))}
-    if st.moment_energy == "band":
-        out["orb"] = contract(b["Gc"] - b["E"][:, None, :] * b["Phi"])
-    else:
-        out["orb"] = contract(b["Gc"]) - EF[:, None, None] * contract(b["Phi"])
-    if "sigma" in b:
-        out["spin"] = contract(b["sigma"])
-    return out
-
-
-def tetra_chunk(interp: Interpolator, k_red: np.ndarray, W: np.ndarray, band0: int, pad: int,
-                st: GMESettings) -> dict:
-    """Raw sums of one chunk with tetrahedron weights (same keys and units as
-    :func:`fermi_surface_chunk`).
-
-    W : float (nk, nb, nE) 1/eV, :func:`gme_wannier.tetra.fermi_surface_weights` of bands
-    band0 .. band0 + nb - 1 at these k-points. Per-band quantities are group means (the group
-    sum shared equally by its members, gauge invariant); bands band0 - pad .. band0 + nb + pad - 1
-    are evaluated so that groups at the edges are whole.
-    """
-    EF = st.EF
-    nE = len(EF)
-    out = _zero_sums(interp, nE)
-    nk, nb, _ = W.shape
-    if nk == 0:
-        return out
-    nw = interp.nw
-    b_lo = max(0, band0 - pad)
-    b_hi = min(nw, band0 + nb + pad)
-    b = window_band_data(interp, k_red, st, window=(b_lo, b_hi - b_lo))
-    lab = b["labels"]
-    size = mom.group_sum(np.ones(lab.shape), lab)
-    fi = mom.group_first_index(lab)
-    cnt = np.maximum(size, 1.0)
-    inner = slice(band0 - b_lo, band0 - b_lo + nb)
-
-    def per_band(x):  # group mean at every member, bands band0 .. band0 + nb - 1
-        g = mom.group_sum(x, lab) / cnt.reshape((len(lab),) + (1,) * (x.ndim - 2) + (lab.shape[1],))
-        idx = np.broadcast_to(fi.reshape((len(lab),) + (1,) * (x.ndim - 2) + (lab.shape[1],)), g.shape)
-        return np.take_along_axis(g, idx, axis=-1)[..., inner]
-
-    Wk = W
-    if st.degeneracy == "skip":
-        Wk = W * (np.take_along_axis(size, fi, axis=-1)[:, inner] < 1.5)[:, :, None]
-    return _weighted_sums(Wk, per_band(b["v"]), per_band, b, st)
-
-
-def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chunk_size: int = 1000,
-                        checkpoint=None, progress=None, interp: Optional[Interpolator] = None,
-                        blas_threads: int = 1) -> dict:
-    """Linear-tetrahedron Fermi-surface sums on the whole uniform Gamma-centred mesh.
-
-    The energies are computed at every mesh point (shared out over the ranks, then held by every
-    rank: the tetrahedron weights need the neighbours), the weights of :mod:`gme_wannier.tetra` follow, and the moments are
-    evaluated only at the mesh points with a non-zero weight, in chunks distributed over the
-    ranks. Memory: the band energies on the whole mesh, and the weights of the points that a
-    Fermi level reaches (n_points x n_bands x n_E_F).
-    Returns the raw sums (see :func:`fermi_surface_chunk`); ``smearing`` is not used.
-    """
-    from threadpoolctl import threadpool_limits
-
-    from .kmesh import check_mesh, uniform_mesh
-    from .parallel import chunked_sum, distributed_rows, get_comm
-    from .tetra import fermi_surface_weights
-
-    if comm is None:
-        comm = get_comm("serial")
-    mesh = check_mesh(mesh)
-    if interp is None:
-        interp = Interpolator(model, external=st.external, spin=st.spin)
-    k = uniform_mesh(mesh)
-    EF = st.EF
-    with threadpool_limits(limits=blas_threads):
-        E = distributed_rows(lambda p: interp.energies(p, chunk_size), k, comm)  # shared out, all on every rank
-        # bands that reach the Fermi window somewhere
-        reach = np.nonzero((E.min(axis=0) < EF.max()) & (E.max(axis=0) > EF.min()))[0]
-        if len(reach) == 0:
-            return _zero_sums(interp, len(EF))
-        band0, nb = int(reach[0]), int(reach[-1] - reach[0] + 1)
-        act, W = fermi_surface_weights(E[:, band0:band0 + nb], mesh, model.recip_lattice, EF, sparse=True)
-        del E
-        n_chunks = max(1, -(-len(act) // chunk_size))
-        bounds = np.linspace(0, len(act), n_chunks + 1).astype(int)
-
-        def compute_chunk(c: int) -> dict:
-            sl = slice(bounds[c], bounds[c + 1])
-            return tetra_chunk(interp, k[act[sl]], W[sl], band0, 4, st)
-
-        return chunked_sum(n_chunks, compute_chunk, comm, checkpoint=checkpoint, progress=progress,
-                           items_per_chunk=list(np.diff(bounds)))
-
-
-def fermi_surface_chunk_reference(interp: Interpolator, k_red: np.ndarray, weights: np.ndarray,
-                        st: GMESettings) -> dict:
-    """:func:`fermi_surface_chunk` the straightforward way: every band at every k, full
-    rotations (kept as the reference of the tests and benchmarks).
-
-    Returns dict of float arrays: ``orb`` (nE, 3, 3) sum w (-f') v_i G_j [eV A^3],
-    ``spin`` (nE, 3, 3) sum w (-f') v_i sigma_j [A], ``dos`` (nE,) sum w (-f') [1/eV].
-    """
-    g = _group_data(interp, k_red, st)
-    EF = st.EF
-    delta = st.smearing.delta(g["E"][:, :, None] - EF[None, None, :])  # (nk, nw, nE)
-    delta = delta * (g["mask"] * np.asarray(weights)[:, None])[:, :, None]
-    v = g["v"]
-    if st.moment_energy == "band":
-        orb = np.einsum("kne,kin,kjn->eij", delta, v, g["Gc"] - g["EPhi"], optimize=True)
-    else:
-        orb = (np.einsum("kne,kin,kjn->eij", delta, v, g["Gc"], optimize=True)
-               - EF[:, None, None] * np.einsum("kne,kin,kjn->eij", delta, v, g["Phi"], optimize=True))
-    out = {"orb": orb, "dos": (delta * g["size"][:, :, None]).sum(axis=(0, 1))}
-    if "sigma" in g:
-        out["spin"] = np.einsum("kne,kin,kjn->eij", delta, v, g["sigma"], optimize=True)
+def _group_moments(interp: Interpolator, k_red: np.ndarray, st: GMESettings) -> dict:
+    """Every band at every point: group energies E (nk, nw), moments Gc - E Phi (nk, 3, nw) and
+    spins (nk, 3, nw) summed over each group (at its first band), for the Fermi-sea form."""
+    bd, _ = band_data(interp, k_red, degen_thresh=st.degen_thresh, columns="all")
+    lab = bd.labels
+    Gc, Phi = gme_moments(bd)
+    out = {"E": mom.group_mean(bd.E[:, None, :], lab)[:, 0],
+           "m": mom.group_sum(Gc, lab) - mom.group_sum(bd.E[:, None, :] * Phi, lab)}
+    if bd.S_diag is not None:
+        out["sigma"] = mom.group_sum(bd.S_diag, lab)
     return out
 
 
@@ -445,18 +273,17 @@ def fermi_sea_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.ndarray
     """
     if st.moment_energy != "band":
         raise GMEInputError("the Fermi-sea cross-check uses the moment at the band energy")
-    st0 = replace(st, degeneracy="group")
-    g0 = _group_data(interp, k_red, st0)
+    g0 = _group_moments(interp, k_red, st)
     EF = st.EF
     occ = st.smearing.occupation(g0["E"][:, :, None] - EF[None, None, :]) * np.asarray(weights)[:, None, None]
     inv_b = np.linalg.inv(interp.recip)  # Cartesian -> reduced: k_red = k_cart @ inv(recip)
-    dm_orb = np.zeros(g0["Gc"].shape + (3,))
-    dm_spin = np.zeros(g0["Gc"].shape + (3,)) if interp.spin else None
+    dm_orb = np.zeros(g0["m"].shape + (3,))
+    dm_spin = np.zeros(g0["m"].shape + (3,)) if interp.spin else None
     for i in range(3):
         shift = dk * inv_b[i]
-        gp = _group_data(interp, k_red + shift, st0)
-        gm = _group_data(interp, k_red - shift, st0)
-        dm_orb[..., i] = ((gp["Gc"] - gp["EPhi"]) - (gm["Gc"] - gm["EPhi"])) / (2 * dk)
+        gp = _group_moments(interp, k_red + shift, st)
+        gm = _group_moments(interp, k_red - shift, st)
+        dm_orb[..., i] = (gp["m"] - gm["m"]) / (2 * dk)
         if interp.spin:
             dm_spin[..., i] = (gp["sigma"] - gm["sigma"]) / (2 * dk)
     out = {"orb": np.einsum("kne,kjni->eij", occ, dm_orb, optimize=True), "dos": occ.sum(axis=(0, 1))}
@@ -506,21 +333,27 @@ def sum_over_kpoints(model: TBModel, k_red: np.ndarray, weights: np.ndarray, st:
         if kernel != "surface":
             raise GMEInputError("extra weight sets need the Fermi-surface kernel")
         Wsets = np.stack([weights] + [np.asarray(weight_sets[n], dtype=float).reshape(-1) for n in names])
-    fn: Callable = fermi_surface_chunk if kernel == "surface" else fermi_sea_chunk
     n_chunks = max(1, -(-len(k_red) // chunk_size))
     bounds = np.linspace(0, len(k_red), n_chunks + 1).astype(int)
+    seen = [BandStats()]  # what this rank's chunks kept so far: picks the eigensolver path
 
     def compute_chunk(c: int) -> dict:
         sl = slice(bounds[c], bounds[c + 1])
+        s = seen[0]
+        screen = s.n_k == 0 or s.n_active < 0.4 * s.n_k
         if names:
-            pts = fermi_surface_points(interp, k_red[sl], st)
+            pts = fermi_surface_points(interp, k_red[sl], st, screen_first=screen)
             out = {}
             for key, val in pts.items():
                 sums = np.tensordot(Wsets[:, sl], val, axes=(1, 0))
                 out[key] = sums[0]
                 out.update({f"{key}@{n}": sums[i + 1] for i, n in enumerate(names)})
+            seen[0] = s + BandStats(len(pts["dos"]), int(np.count_nonzero(pts["dos"].any(axis=1))), 0)
+        elif kernel == "surface":
+            out, stats = _surface_chunk(interp, k_red[sl], weights[sl], st, screen)
+            seen[0] = s + stats
         else:
-            out = fn(interp, k_red[sl], weights[sl], st)
+            out = fermi_sea_chunk(interp, k_red[sl], weights[sl], st)
         for q in extra:
             out.update(q.chunk(interp, k_red[sl], weights[sl], st))
         return out

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bands import KChunk
-
 # cyclic (a, b) pairs for c = x, y, z
 _ALPHA = (1, 2, 0)
 _BETA = (2, 0, 1)
@@ -60,53 +58,6 @@ def rotation_D(V: np.ndarray, E: np.ndarray, labels: np.ndarray) -> np.ndarray:
     same = labels[:, :, None] == labels[:, None, :]
     inv = np.where(same, 0.0, 1.0 / np.where(same, 1.0, dE))
     return V * inv[:, None]
-
-
-def _eps_pair(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """diag of eps_cab X_a Y_b, i.e. [X_alpha Y_beta - X_beta Y_alpha]_nn, for c = x, y, z.
-
-    X, Y : complex (nk, 3, nw, nw). Returns complex (nk, 3, nw).
-    """
-    out = []
-    for a, b in zip(_ALPHA, _BETA):
-        out.append(np.einsum("knl,kln->kn", X[:, a], Y[:, b]) - np.einsum("knl,kln->kn", X[:, b], Y[:, a]))
-    return np.stack(out, axis=1)
-
-
-def orbital_parts(ch: KChunk, D: np.ndarray, *, external: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """The two Hermitian parts of the orbital moment, per band: G = Gc - E Phi.
-
-    Gc_c[n] = -i eps_cab <d_a u|H|d_b u>_nn  (eV Angstrom^2) and
-    Phi_c[n] = -i eps_cab <d_a u|d_b u>_nn = -Omega_c[n]  (Angstrom^2, minus the Berry curvature).
-    Returns two float arrays (nk, 3, nw).
-    """
-    E = ch.E
-    Gc = 1j * _eps_pair(D * E[:, None, None, :], D)  # i eps_cab D_a E D_b
-    Phi = 1j * _eps_pair(D, D)  # i eps_cab D_a D_b
-    if external and ch.CC is not None:
-        Bdag = np.conj(np.swapaxes(ch.B, -1, -2))
-        Gc = Gc - np.einsum("kcnn->kcn", ch.CC) + _eps_pair(Bdag, D) + _eps_pair(D, ch.B)
-        Phi = Phi - np.einsum("kcnn->kcn", ch.Omega_bar) + _eps_pair(ch.A, D) + _eps_pair(D, ch.A)
-    return Gc.real, Phi.real
-
-
-def orbital_G(ch: KChunk, D: np.ndarray, *, external: bool = True) -> np.ndarray:
-    """G_c[n] = Gc - E_n Phi (eV Angstrom^2): the orbital moment in units of e/(2 hbar).
-
-    Returns float (nk, 3, nw); group sums are taken by the caller.
-    """
-    Gc, Phi = orbital_parts(ch, D, external=external)
-    return Gc - ch.E[:, None, :] * Phi
-
-
-def spin_sigma(ch: KChunk) -> np.ndarray:
-    """<sigma>_n, float (nk, 3, nw), dimensionless."""
-    return np.einsum("kcnn->kcn", ch.S).real
-
-
-def velocity(ch: KChunk) -> np.ndarray:
-    """dE_n/dk_a = V_nn, float (nk, 3, nw), eV Angstrom (Cartesian)."""
-    return np.einsum("kcnn->kcn", ch.V).real
 
 
 def group_first_mask(labels: np.ndarray) -> np.ndarray:

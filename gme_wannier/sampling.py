@@ -11,7 +11,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .integrate import GMESettings, sum_over_kpoints, sum_over_mesh_tetra
+from .integrate import GMESettings, sum_over_kpoints
+from .tetra import sum_over_mesh_tetra
 from .kmesh import box_mesh, check_mesh, uniform_mesh
 from .model import TBModel
 

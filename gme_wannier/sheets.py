@@ -37,8 +37,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from . import moments as mom
+from .banddata import BandData
 from .bands import Interpolator
-from .integrate import GMESettings, surface_weights, block_size, energy_window, to_ampere, window_band_data
+from .integrate import GMESettings, band_data_of, block_size, energy_window, gme_moments, surface_weights, to_ampere
 from .io.errors import GMEInputError
 from .model import TBModel
 from .sheetmesh import find_sheets, surface_chern
@@ -116,20 +117,21 @@ def _plain(s: dict) -> dict:
 # pass 2: contributions per sheet
 
 
-def _column_terms(b: dict, st: GMESettings, weights: np.ndarray):
+def _column_terms(b: BandData, st: GMESettings, weights: np.ndarray):
     """Per band column of one chunk: weight (na, ns, nE) 1/eV (k weights included, group-first
     columns only), group velocity (na, ns, 3), orbital moment part (na, ns, nE, 3) eV A^2, spin
     (na, ns, 3) or None, Berry curvature Omega (na, ns, 3) A^2 - as in fermi_surface_chunk."""
-    lab = b["labels"]
-    W, vg, _ = surface_weights(b, st)  # the weights and velocities of fermi_surface_chunk
-    W = W * weights[b["act"]][:, None, None]
-    Gc = mom.group_sum(b["Gc"], lab)
-    Phi = mom.group_sum(b["Phi"], lab)
+    lab = b.labels
+    sw = surface_weights(b, st)  # the weights and velocities of fermi_surface_chunk
+    W, vg = sw.W * weights[b.k_index][:, None, None], sw.v
+    Gc_n, Phi_n = gme_moments(b)
+    Gc = mom.group_sum(Gc_n, lab)
+    Phi = mom.group_sum(Phi_n, lab)
     if st.moment_energy == "band":
-        m = (Gc - mom.group_sum(b["E"][:, None, :] * b["Phi"], lab))[:, :, :, None] + 0 * st.EF
+        m = (Gc - mom.group_sum(b.E[:, None, :] * Phi_n, lab))[:, :, :, None] + 0 * st.EF
     else:
         m = Gc[:, :, :, None] - st.EF[None, None, None, :] * Phi[:, :, :, None]
-    sig = None if "sigma" not in b else np.swapaxes(mom.group_sum(b["sigma"], lab), 1, 2)
+    sig = None if b.S_diag is None else np.swapaxes(mom.group_sum(b.S_diag, lab), 1, 2)
     return W, np.swapaxes(vg, 1, 2), np.moveaxis(m, 1, 3), sig, -np.swapaxes(Phi, 1, 2)
 
 
@@ -209,14 +211,14 @@ def decompose(model: TBModel, settings: GMESettings, mesh: Sequence[int] = (20, 
         G = len(meta)
         sums = {"orb": np.zeros((G, 3, 3)), "spin": np.zeros((G, 3, 3)), "dos": np.zeros(G), "flux": np.zeros(G)}
         for c in range(0, len(k_red), chunk):
-            b = window_band_data(interp, k_red[c:c + chunk], st)
+            b, _ = band_data_of(interp, k_red[c:c + chunk], st)
             if b is None:
                 continue
             W, v, m, sig, Om = _column_terms(b, st, w[c:c + chunk])
-            bi = rel_index[b["cols"]]  # (na, ns)
+            bi = rel_index[b.cols]  # (na, ns)
             if np.any((bi < 0)[:, :, None] & (W != 0)):
                 raise RuntimeError("a band with Fermi-surface weight was not labelled")
-            pts = c + b["act"]
+            pts = c + b.k_index
             gid = lookup[np.arange(len(st.EF))[None, None, :], np.maximum(bi, 0)[:, :, None], pts[:, None, None]]
             _accumulate(sums, gid, W, v, m, sig, Om)
         sums["surface"], sums["worst_phase"] = surface_chern(interp, k_red, faces, G)

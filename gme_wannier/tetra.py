@@ -21,11 +21,17 @@ states per unit cell (1/eV), and the sum of X = 1 integrates to it.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
-__all__ = ["tetrahedra", "tetra_corner_weights", "fermi_surface_weights"]
+from . import moments as mom
+from .banddata import band_data
+from .bands import Interpolator
+from .integrate import GMESettings, SurfaceWeights, gme_sums, zero_sums
+from .model import TBModel
+
+__all__ = ["tetrahedra", "tetra_corner_weights", "fermi_surface_weights", "tetra_chunk", "sum_over_mesh_tetra"]
 
 # the 6 tetrahedra of a cube along the main diagonal 0 -> 7 (corner c = 4 i + 2 j + k)
 _CUBE = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
@@ -189,3 +195,82 @@ def fermi_surface_weights(E: np.ndarray, mesh: Sequence[int], recip_lattice: np.
     full = np.zeros((nk, nb, len(EF)))
     full[idx] = W
     return full
+
+
+def tetra_chunk(interp: Interpolator, k_red: np.ndarray, W: np.ndarray, band0: int, pad: int,
+                st: GMESettings) -> dict:
+    """Raw sums of one chunk with tetrahedron weights (same keys and units as
+    :func:`gme_wannier.integrate.fermi_surface_chunk`).
+
+    W : float (nk, nb, nE) 1/eV, :func:`fermi_surface_weights` of bands band0 .. band0 + nb - 1
+    at these k-points. Per-band quantities are group means (the group sum shared equally by its
+    members, gauge invariant); bands band0 - pad .. band0 + nb + pad - 1 are evaluated so that
+    groups at the edges are whole.
+    """
+    out = zero_sums(interp, len(st.EF))
+    nk, nb, _ = W.shape
+    if nk == 0:
+        return out
+    b_lo = max(0, band0 - pad)
+    b_hi = min(interp.nw, band0 + nb + pad)
+    bd, _ = band_data(interp, k_red, degen_thresh=st.degen_thresh, columns=(b_lo, b_hi - b_lo))
+    lab = bd.labels
+    size = mom.group_sum(np.ones(lab.shape), lab)
+    fi = mom.group_first_index(lab)
+    cnt = np.maximum(size, 1.0)
+    inner = slice(band0 - b_lo, band0 - b_lo + nb)
+
+    def per_band(x):  # group mean at every member, bands band0 .. band0 + nb - 1
+        shape = (len(lab),) + (1,) * (x.ndim - 2) + (lab.shape[1],)
+        g = mom.group_sum(x, lab) / cnt.reshape(shape)
+        idx = np.broadcast_to(fi.reshape(shape), g.shape)
+        return np.take_along_axis(g, idx, axis=-1)[..., inner]
+
+    if st.degeneracy == "skip":
+        W = W * (np.take_along_axis(size, fi, axis=-1)[:, inner] < 1.5)[:, :, None]
+    return gme_sums(SurfaceWeights(W, per_band(bd.v), per_band, np.ones(W.shape[:2])), bd, st)
+
+
+def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chunk_size: int = 1000,
+                        checkpoint=None, progress=None, interp: Optional[Interpolator] = None,
+                        blas_threads: int = 1) -> dict:
+    """Linear-tetrahedron Fermi-surface sums on the whole uniform Gamma-centred mesh.
+
+    The energies are computed at every mesh point (shared out over the ranks, then held by every
+    rank: the tetrahedron weights need the neighbours), the weights of :mod:`gme_wannier.tetra` follow, and the moments are
+    evaluated only at the mesh points with a non-zero weight, in chunks distributed over the
+    ranks. Memory: the band energies on the whole mesh, and the weights of the points that a
+    Fermi level reaches (n_points x n_bands x n_E_F).
+    Returns the raw sums (see :func:`fermi_surface_chunk`); ``smearing`` is not used.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from .kmesh import check_mesh, uniform_mesh
+    from .parallel import chunked_sum, distributed_rows, get_comm
+
+    if comm is None:
+        comm = get_comm("serial")
+    mesh = check_mesh(mesh)
+    if interp is None:
+        interp = Interpolator(model, external=st.external, spin=st.spin)
+    k = uniform_mesh(mesh)
+    EF = st.EF
+    with threadpool_limits(limits=blas_threads):
+        E = distributed_rows(lambda p: interp.energies(p, chunk_size), k, comm)  # shared out, all on every rank
+        # bands that reach the Fermi window somewhere
+        reach = np.nonzero((E.min(axis=0) < EF.max()) & (E.max(axis=0) > EF.min()))[0]
+        if len(reach) == 0:
+            return zero_sums(interp, len(EF))
+        band0, nb = int(reach[0]), int(reach[-1] - reach[0] + 1)
+        act, W = fermi_surface_weights(E[:, band0:band0 + nb], mesh, model.recip_lattice, EF, sparse=True)
+        del E
+        n_chunks = max(1, -(-len(act) // chunk_size))
+        bounds = np.linspace(0, len(act), n_chunks + 1).astype(int)
+
+        def compute_chunk(c: int) -> dict:
+            sl = slice(bounds[c], bounds[c + 1])
+            return tetra_chunk(interp, k[act[sl]], W[sl], band0, 4, st)
+
+        return chunked_sum(n_chunks, compute_chunk, comm, checkpoint=checkpoint, progress=progress,
+                           items_per_chunk=list(np.diff(bounds)))
+
