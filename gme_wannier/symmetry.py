@@ -1,4 +1,4 @@
-"""Crystal symmetry for the GME tensor: spglib in, point operations and allowed tensor form out.
+"""Crystal symmetry for the GME tensor: spglib in, point operations (reduced and Cartesian) out.
 
 The GME tensor ``alpha_ij`` (and the per-k integrand ``F_ij(k)``) is a rank-2 *axial*,
 time-reversal-*even* tensor (docs/theory.md section 8): under a point operation with Cartesian
@@ -20,46 +20,58 @@ Coordinates: ``real_lattice`` rows are ``a1, a2, a3`` (Angstrom, ``ase.Atoms.cel
 spglib rotations ``W`` act on reduced real-space coordinates (column vectors,
 ``x_red' = W x_red``); the Cartesian operation is ``R = A^T W A^-T`` with ``A = real_lattice``;
 on reduced k (column) the same operation is ``W^-T``.
+
+This module holds :func:`find_symmetry` (-> :class:`CrystalSymmetry`) and the check that a
+Hamiltonian has the symmetry of its structure. The rest of the symmetry code is in modules named
+after what they hold, whose public names are re-exported here: :mod:`gme_wannier.irreducible`
+(the operations on k and the irreducible k-points of a mesh), :mod:`gme_wannier.tensorform`
+(allowed form of rank-2 tensors, group average) and :mod:`gme_wannier.io.structure` (structure
+files).
 """
 
 from __future__ import annotations
 
 import inspect
-import os
 import warnings
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any, NamedTuple
 
 import numpy as np
 import spglib
 
-from .io.errors import GMEInputError, check_input_file
-from .kmesh import check_mesh, check_shift, mesh_index
+from .io.errors import GMEInputError
+from .io.structure import StructureFileError, structure_from_file
+from .tensorform import AllowedForm, allowed_form, symmetrize_tensor, symmetry_breaking
 
 __all__ = [
-    "SymmetryError",
-    "StructureFileError",
-    "CrystalSymmetry",
-    "AllowedForm",
-    "IrreducibleKpoints",
-    "find_symmetry",
-    "structure_from_file",
-    "kspace_operations",
-    "irreducible_kpoints",
-    "symmetrize_tensor",
-    "allowed_form",
-    "symmetry_breaking",
+    # defined here
+    "SymmetryError", "CrystalSymmetry", "find_symmetry", "BAND_SYMMETRY_THRESHOLD",
+    "check_band_symmetry",
+    # re-exported
+    "StructureFileError", "structure_from_file",  # io/structure.py
+    "AllowedForm", "allowed_form", "symmetrize_tensor", "symmetry_breaking",  # tensorform.py
+    "kspace_operations", "IrreducibleKpoints", "irreducible_kpoints",  # irreducible.py
+    "irreducible_points_lowmem",
 ]
+
+# gme_wannier.irreducible builds on this module (CrystalSymmetry, the spglib call), so its names
+# are re-exported on first use (PEP 562) rather than imported here, which would be circular.
+_IRREDUCIBLE_NAMES = ("kspace_operations", "IrreducibleKpoints", "irreducible_kpoints",
+                      "irreducible_points_lowmem")
+
+
+def __getattr__(name: str) -> Any:
+    """The names of :mod:`gme_wannier.irreducible` (``_IRREDUCIBLE_NAMES``), where they are defined."""
+    if name in _IRREDUCIBLE_NAMES:
+        from . import irreducible
+
+        return getattr(irreducible, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SymmetryError(GMEInputError):
     """spglib failed, the symmetry operations found are inconsistent, or the Hamiltonian does
     not have the symmetry of the structure."""
-
-
-class StructureFileError(GMEInputError):
-    """A structure file could not be read."""
 
 
 # --------------------------------------------------------------------------------------
@@ -305,6 +317,9 @@ def find_symmetry(
     ------
     SymmetryError
         If spglib fails or returns operations that are not orthogonal.
+    GMEInputError
+        If ``symprec`` is not a positive number, or ``magmoms`` has the wrong shape or
+        non-finite values.
     """
     if source is None:
         try:
@@ -314,6 +329,37 @@ def find_symmetry(
     if not (np.isfinite(symprec) and symprec > 0):
         raise GMEInputError(f"--symprec: the spglib tolerance must be a positive distance in Angstrom "
                             f"(e.g. 1e-5), got {symprec}")
+    cell = _spglib_cell(atoms, source)
+    if magmoms is None:
+        group = _nonmagnetic_group(cell, symprec, angle_tolerance, source)
+    else:
+        moments, spin_only = _spglib_moments(magmoms, len(atoms), collinear_axis, spin_orbit, source)
+        group = _magnetic_group(cell, moments, spin_only, symprec, angle_tolerance, source)
+
+    lattice = cell[0]
+    rot_cart = _cart_rotations(group.rotations_red, lattice, source)
+    pointgroup = _pointgroup_symbol(group.rotations_red, source)
+    return CrystalSymmetry(
+        international=group.international, number=group.number, pointgroup=pointgroup,
+        rotations_red=group.rotations_red, rotations_cart=rot_cart, real_lattice=lattice,
+        time_reversal=group.time_reversal, antiunitary=group.antiunitary, magnetic=group.magnetic,
+        magnetic_info=group.magnetic_info, symprec=float(symprec))
+
+
+class _Group(NamedTuple):
+    """The operations spglib found, before their Cartesian form and point-group symbol."""
+
+    rotations_red: np.ndarray  # int (nsym, 3, 3): distinct spatial parts, identity first
+    time_reversal: bool
+    antiunitary: np.ndarray  # bool (nsym,)
+    international: str
+    number: int
+    magnetic: bool
+    magnetic_info: dict
+
+
+def _spglib_cell(atoms, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lattice, positions, numbers)`` of ``atoms`` for spglib; refuses cells it would crash on."""
     lattice = np.array(atoms.cell[:], dtype=float)
     if abs(np.linalg.det(lattice)) < 1e-8:
         raise SymmetryError(f"spglib could not determine the space group of {source}: "
@@ -322,504 +368,77 @@ def find_symmetry(
     if not (np.all(np.isfinite(positions)) and np.all(np.isfinite(lattice))):
         raise SymmetryError(f"{source}: the cell and atomic positions must be finite numbers (spglib would crash)")
     numbers = np.array(atoms.numbers, dtype="intc")
-    cell = (lattice, positions, numbers)
+    return (lattice, positions, numbers)
 
-    dataset = None
-    magnetic_info: dict[str, Any] = {}
-    if magmoms is None:
-        dataset = _call_spglib(spglib.get_symmetry_dataset, cell, symprec=symprec,
-                               angle_tolerance=angle_tolerance, source=source)
-        rot_red, tr_sets = _unique_rotations(dataset.rotations,
-                                             np.zeros(len(dataset.rotations), dtype=bool))
+
+def _nonmagnetic_group(cell: tuple, symprec: float, angle_tolerance: float, source: str) -> _Group:
+    """The space group of a structure without moments: full time reversal, no primed operation."""
+    dataset = _call_spglib(spglib.get_symmetry_dataset, cell, symprec=symprec,
+                           angle_tolerance=angle_tolerance, source=source)
+    rot_red, _ = _unique_rotations(dataset.rotations, np.zeros(len(dataset.rotations), dtype=bool))
+    return _Group(rotations_red=rot_red, time_reversal=True,
+                  antiunitary=np.zeros(len(rot_red), dtype=bool),
+                  international=str(dataset.international), number=int(dataset.number),
+                  magnetic=False, magnetic_info={})
+
+
+def _spglib_moments(magmoms, nat: int, collinear_axis, spin_orbit: bool,
+                    source: str) -> tuple[np.ndarray, bool]:
+    """Moments as spglib takes them (float (nat,) for a spin-only search, else (nat, 3) axial)
+    and whether the search is spin-only; refuses a wrong shape or non-finite moments."""
+    mm = np.asarray(magmoms, dtype=float)
+    if mm.shape not in ((nat,), (nat, 3)):
+        raise GMEInputError(f"--magmoms: {source} has {nat} atoms, so give {nat} "
+                            f"(collinear) or {3 * nat} (non-collinear) numbers; got shape {mm.shape}")
+    if not np.all(np.isfinite(mm)):
+        raise GMEInputError("--magmoms: the moments must be finite numbers")
+    spin_only = mm.ndim == 1 and not spin_orbit
+    if mm.ndim == 1 and spin_orbit:
+        axis = np.asarray(collinear_axis, dtype=float)
+        mm = np.outer(mm, axis / np.linalg.norm(axis))
+    return mm, spin_only
+
+
+def _magnetic_group(cell: tuple, mm: np.ndarray, spin_only: bool, symprec: float,
+                    angle_tolerance: float, source: str) -> _Group:
+    """The magnetic space group (spatial parts, primed or not) of a structure with moments."""
+    lattice, positions, numbers = cell
+    is_axial = None if spin_only else True
+    mcell = (lattice, positions, numbers, mm)
+    msym = _call_spglib(spglib.get_magnetic_symmetry, mcell, symprec=symprec,
+                        angle_tolerance=angle_tolerance, is_axial=is_axial, source=source)
+    rot_all = np.asarray(msym["rotations"], dtype=int)
+    tr_all = np.asarray(msym["time_reversals"], dtype=bool)
+    rot_red, tr_sets = _unique_rotations(rot_all, tr_all)
+    if spin_only:
+        # spin-only group: "primed" means moments flip, i.e. a spin rotation, and each
+        # spin channel separately obeys spinless time reversal.
         time_reversal = True
         antiunitary = np.zeros(len(rot_red), dtype=bool)
-        international, number = str(dataset.international), int(dataset.number)
-        magnetic = False
     else:
-        mm = np.asarray(magmoms, dtype=float)
-        if mm.shape not in ((len(atoms),), (len(atoms), 3)):
-            raise GMEInputError(f"--magmoms: {source} has {len(atoms)} atoms, so give {len(atoms)} "
-                                f"(collinear) or {3 * len(atoms)} (non-collinear) numbers; got shape {mm.shape}")
-        if not np.all(np.isfinite(mm)):
-            raise GMEInputError("--magmoms: the moments must be finite numbers")
-        spin_only = mm.ndim == 1 and not spin_orbit
-        if mm.ndim == 1 and spin_orbit:
-            axis = np.asarray(collinear_axis, dtype=float)
-            mm = np.outer(mm, axis / np.linalg.norm(axis))
-        is_axial = None if spin_only else True
-        mcell = (lattice, positions, numbers, mm)
-        msym = _call_spglib(spglib.get_magnetic_symmetry, mcell, symprec=symprec,
-                            angle_tolerance=angle_tolerance, is_axial=is_axial, source=source)
-        rot_all = np.asarray(msym["rotations"], dtype=int)
-        tr_all = np.asarray(msym["time_reversals"], dtype=bool)
-        rot_red, tr_sets = _unique_rotations(rot_all, tr_all)
-        if spin_only:
-            # spin-only group: "primed" means moments flip, i.e. a spin rotation, and each
-            # spin channel separately obeys spinless time reversal.
-            time_reversal = True
-            antiunitary = np.zeros(len(rot_red), dtype=bool)
-        else:
-            time_reversal = bool(np.any(np.all(rot_all == np.eye(3, dtype=int), axis=(1, 2))
-                                        & tr_all))
-            antiunitary = np.array([s == {True} for s in tr_sets], dtype=bool)
-            if time_reversal:
-                antiunitary[:] = False
-        mdata = _call_spglib(spglib.get_magnetic_symmetry_dataset, mcell, is_axial=is_axial,
-                             symprec=symprec, angle_tolerance=angle_tolerance, source=source)
-        magnetic_info = {
-            "uni_number": int(mdata.uni_number),
-            "msg_type": int(mdata.msg_type),
-            "n_operations": int(len(rot_all)),
-            "n_time_reversed": int(np.count_nonzero(tr_all)),
-            "spin_only": bool(spin_only),
-        }
-        msg_type = _call_spglib(spglib.get_magnetic_spacegroup_type, int(mdata.uni_number),
-                                source=source)
-        magnetic_info["bns_number"] = str(msg_type.bns_number)
-        # family space group = ordinary space group of the spatial parts
-        sg_type = _call_spglib(spglib.get_spacegroup_type, int(mdata.hall_number),
-                               source=source)
-        international, number = str(sg_type.international_short), int(sg_type.number)
-        magnetic = True
-
-    rot_cart = _cart_rotations(rot_red, lattice, source)
-    pointgroup = _pointgroup_symbol(rot_red, source)
-    return CrystalSymmetry(
-        international=international, number=number, pointgroup=pointgroup,
-        rotations_red=rot_red, rotations_cart=rot_cart, real_lattice=lattice,
-        time_reversal=time_reversal, antiunitary=antiunitary, magnetic=magnetic,
-        magnetic_info=magnetic_info, symprec=float(symprec))
-
-
-def structure_from_file(path: str | os.PathLike, format: str | None = None):
-    """Read a crystal structure with ``ase.io.read`` (POSCAR, CIF, QE input, ...).
-
-    Parameters
-    ----------
-    path : str or path-like
-    format : str, optional
-        ASE format name; guessed from the file name when omitted.
-
-    Returns
-    -------
-    ase.Atoms
-        The first image in the file.
-
-    Raises
-    ------
-    StructureFileError
-        If the file is missing, cannot be parsed, or holds no 3D-periodic cell.
-    """
-    import ase.io
-
-    path = os.fspath(path)
-    if not os.path.lexists(path):
-        raise StructureFileError(f"{path}: structure file does not exist")
-    try:
-        check_input_file(path)
-    except GMEInputError as exc:
-        raise StructureFileError(str(exc)) from None
-    try:
-        atoms = ase.io.read(path, index=0, format=format)
-    except Exception as exc:  # noqa: BLE001 - any parser failure is a bad file
-        hint = "" if format else " (name it .cif, POSCAR, .pwi, ... so that the format is recognised)"
-        what = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
-        raise StructureFileError(f"{path}: could not read a structure{hint}: {what}") from None
-    if not all(atoms.pbc) or abs(atoms.cell.volume) < 1e-8:
-        raise StructureFileError(f"{path}: the structure has no 3D periodic cell")
-    if len(atoms) == 0 or not np.all(np.isfinite(atoms.positions)):
-        raise StructureFileError(f"{path}: the structure has no atoms or non-finite positions")
-    return atoms
-
-
-# --------------------------------------------------------------------------------------
-# k space
-# --------------------------------------------------------------------------------------
-
-
-def kspace_operations(sym: CrystalSymmetry) -> tuple[np.ndarray, np.ndarray]:
-    """The operations relating the GME integrand at different k.
-
-    Each pair ``(K_g, R_g)`` means ``F(K_g k) = det(R_g) R_g F(k) R_g^T``, with ``K_g``
-    acting on reduced k (column vector) and ``R_g`` the Cartesian spatial part.
-    Unitary operation ``W``: ``K = W^-T``; primed: ``K = -W^-T``; with time reversal each
-    ``W`` appears with both signs.
-
-    Returns
-    -------
-    kops_red : int ndarray, shape (nk, 3, 3)
-        ``K_g`` on reduced k coordinates.
-    rots_cart : float ndarray, shape (nk, 3, 3)
-        The matching Cartesian ``R_g`` (to use in ``det(R) R T R^T``).
-    """
-    w_inv_t = np.rint(np.linalg.inv(sym.rotations_red).transpose(0, 2, 1)).astype(int)
-    kops, rots = [], []
-    for g in range(sym.order):
-        signs = (1, -1) if sym.time_reversal else ((-1,) if sym.antiunitary[g] else (1,))
-        for s in signs:
-            kops.append(s * w_inv_t[g])
-            rots.append(sym.rotations_cart[g])
-    return np.array(kops), np.array(rots)
-
-
-def _mesh_permutation(kop: np.ndarray, mesh: np.ndarray, shift: np.ndarray,
-                      addr2: np.ndarray) -> np.ndarray | None:
-    """Index of ``K k`` for every point of the mesh, or None if K does not preserve it.
-
-    ``addr2`` (N, 3) int are doubled addresses ``2 i + shift``, so ``k = addr2 / (2 N)``.
-    In doubled addresses ``K`` acts as ``M_ab = K_ab N_a / N_b``; the mesh is mapped onto
-    itself iff ``M`` is integer and ``M shift = shift (mod 2)``.
-    """
-    m_float = kop * mesh[:, None] / mesh[None, :]
-    m_int = np.rint(m_float).astype(np.int64)
-    if np.abs(m_float - m_int).max() > 1e-9:
-        return None
-    if np.any(np.mod(m_int @ shift - shift, 2) != 0):
-        return None
-    new2 = addr2 @ m_int.T
-    return mesh_index((new2 - shift) // 2, mesh)
-
-
-class IrreducibleKpoints(NamedTuple):
-    """Irreducible points of a uniform mesh.
-
-    Attributes
-    ----------
-    k_red : float ndarray, shape (nirr, 3)
-        Reduced coordinates of the representatives, in [0, 1); each is the first point of
-        its star in :func:`gme_wannier.kmesh.uniform_mesh` order.
-    weights : float ndarray, shape (nirr,)
-        Star size / N; sums to 1.
-    full_to_irr : int ndarray, shape (N,)
-        For every point of ``uniform_mesh(mesh, shift)``, the row of ``k_red`` holding its
-        representative.
-    irr_index : int ndarray, shape (nirr,)
-        Row of ``uniform_mesh(mesh, shift)`` of each representative.
-    n_ops : int
-        Number of distinct k-space operations used (time reversal counted). Operations that
-        do not map the mesh onto itself (e.g. a 3-fold axis with an anisotropic mesh) are
-        left out; the subgroup that does is used.
-    n_ops_dropped : int
-        Number of k-space operations left out for that reason.
-    """
-
-    k_red: np.ndarray
-    weights: np.ndarray
-    full_to_irr: np.ndarray
-    irr_index: np.ndarray
-    n_ops: int
-    n_ops_dropped: int
-
-
-def irreducible_kpoints(mesh, sym: CrystalSymmetry, shift=(0, 0, 0)) -> IrreducibleKpoints:
-    """Irreducible points of a uniform mesh and their weights (spglib).
-
-    With ``S_irr = symmetrize_tensor(sum_i weights[i] * F(k_red[i]), sym)``, ``S_irr`` equals
-    ``symmetrize_tensor(mean of F over the full mesh, sym)``, which is the plain full-mesh
-    mean when ``F`` obeys the symmetry exactly (docs/theory.md section 8).
-
-    Parameters
-    ----------
-    mesh : sequence of 3 int
-    sym : CrystalSymmetry
-        Unitary operations map ``k -> R k``, primed ones ``k -> -R k``; with
-        ``sym.time_reversal`` also ``k -> -k`` (see :func:`kspace_operations`).
-    shift : sequence of 3 int, optional
-        0/1 per axis (half-step shift), as in :func:`gme_wannier.kmesh.uniform_mesh`.
-
-    Returns
-    -------
-    IrreducibleKpoints
-        Named tuple ``(k_red, weights, full_to_irr, irr_index, n_ops, n_ops_dropped)``.
-
-    Raises
-    ------
-    SymmetryError
-        If spglib fails or its mapping is not the orbit partition of the operations.
-    """
-    n = np.array(check_mesh(mesh), dtype=np.int64)
-    s = np.array(check_shift(shift), dtype=np.int64)
-    npts = int(np.prod(n))
-    addr2 = 2 * np.indices(tuple(n)).reshape(3, -1).T.astype(np.int64) + s
-
-    kops, _ = kspace_operations(sym)
-    kops = np.unique(kops, axis=0)
-    perms, kept = [], []
-    for kop in kops:
-        perm = _mesh_permutation(kop, n, s, addr2)
-        if perm is not None:
-            perms.append(perm)
-            kept.append(kop)
-    n_dropped = len(kops) - len(kept)
-
-    # spglib takes real-space rotations W and maps k with W^T; the set {W^T} of a group
-    # equals {W^-T}, so pass W = K^-T (with the sign of K for primed / time-reversed).
-    real_space = np.rint(np.linalg.inv(np.array(kept)).transpose(0, 2, 1)).astype("intc")
-    mapping, grid = _call_spglib(
-        spglib.get_stabilized_reciprocal_mesh, np.array(n, dtype="intc"),
-        np.ascontiguousarray(real_space), is_shift=np.array(s, dtype="intc"),
-        is_time_reversal=False, source="the k mesh")
-    # spglib index -> our C-order index
-    ours = mesh_index(np.asarray(grid, dtype=np.int64), n)
-    rep = np.empty(npts, dtype=np.int64)
-    rep[ours] = ours[np.asarray(mapping, dtype=np.int64)]
-    # spglib's representative of a star may be any member: use the first in our order
-    first = np.full(npts, npts, dtype=np.int64)
-    np.minimum.at(first, rep, np.arange(npts))
-    rep = first[rep]
-
-    _check_orbits(rep, perms, npts)
-    irr_index, full_to_irr, counts = np.unique(rep, return_inverse=True, return_counts=True)
-    k_all = (addr2 / (2.0 * n))
-    return IrreducibleKpoints(
-        k_red=k_all[irr_index], weights=counts / float(npts),
-        full_to_irr=full_to_irr.reshape(-1), irr_index=irr_index,
-        n_ops=len(kept), n_ops_dropped=n_dropped)
-
-
-def irreducible_points_lowmem(mesh, sym: CrystalSymmetry, shift=(0, 0, 0),
-                              ) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """The representatives and weights of :func:`irreducible_kpoints`, in memory bounded by
-    blocks of about 2^22 / n_ops mesh points (plus the irreducible points themselves) instead of
-    the whole mesh.
-
-    A point is kept iff its C-order flat index is the smallest of its images under the
-    operations that preserve the mesh (the same representative as :func:`irreducible_kpoints`),
-    its weight is the size of its star over N. Used for meshes too large for spglib's
-    whole-mesh mapping (1.1 GB at 128^3, 8 GB at 256^3).
-
-    Returns ``k_red`` float (nirr, 3), ``weights`` float (nirr,), ``n_ops``, ``n_ops_dropped``.
-    """
-    n = np.array(check_mesh(mesh), dtype=np.int64)
-    s = np.array(check_shift(shift), dtype=np.int64)
-    kops = np.unique(kspace_operations(sym)[0], axis=0)
-    mats = []
-    for kop in kops:
-        m_float = kop * n[:, None] / n[None, :]
-        m_int = np.rint(m_float).astype(np.int64)
-        if np.abs(m_float - m_int).max() < 1e-9 and not np.any(np.mod(m_int @ s - s, 2)):
-            mats.append(m_int)
-    mats = np.array(mats)  # (nops, 3, 3) on doubled addresses
-    plane = 2 * np.indices((1, int(n[1]), int(n[2]))).reshape(3, -1).T.astype(np.int64) + s
-    k_out, w_out = [], []
-    npts = float(np.prod(n))
-    step = max(1, (1 << 22) // max(len(mats), 1))  # points per block: (nops x step) int64 ~ 32 MB
-    for i1 in range(int(n[0])):
-        for j0 in range(0, len(plane), step):
-            addr2 = plane[j0:j0 + step] + np.array([2 * i1, 0, 0])
-            own = mesh_index((addr2 - s) // 2, n)
-            imgs = mesh_index((np.einsum("oab,pb->opa", mats, addr2) - s) // 2, n)  # (nops, npts)
-            keep = imgs.min(axis=0) == own
-            if np.any(keep):
-                n_stab = (imgs[:, keep] == own[keep]).sum(axis=0)
-                k_out.append(addr2[keep] / (2.0 * n))
-                w_out.append(len(mats) / n_stab / npts)
-    return np.concatenate(k_out), np.concatenate(w_out), len(mats), len(kops) - len(mats)
-
-
-def _check_orbits(rep: np.ndarray, perms: list[np.ndarray], npts: int) -> None:
-    """Check that ``rep`` labels exactly the orbits of the group given by ``perms``."""
-    n_stab = np.zeros(npts, dtype=np.int64)
-    arange = np.arange(npts)
-    for perm in perms:
-        if np.any(rep[perm] != rep):
-            raise SymmetryError("spglib's irreducible k mapping is not invariant under the "
-                                "symmetry operations")
-        n_stab += perm == arange
-    star = np.bincount(rep, minlength=npts)[rep]
-    if np.any(star * n_stab != len(perms)):
-        raise SymmetryError("spglib's irreducible k mapping merges points that are not "
-                            "related by symmetry")
-
-
-# --------------------------------------------------------------------------------------
-# tensors
-# --------------------------------------------------------------------------------------
-
-
-def symmetrize_tensor(T: np.ndarray, sym: CrystalSymmetry) -> np.ndarray:
-    """Group average of an axial, time-reversal-even rank-2 tensor.
-
-    Parameters
-    ----------
-    T : float ndarray, shape (..., 3, 3)
-        Cartesian tensor(s); the last two axes are ``(i, j)``.
-    sym : CrystalSymmetry
-
-    Returns
-    -------
-    float ndarray, shape (..., 3, 3)
-        ``(1/|G|) sum_g det(R_g) R_g T R_g^T`` over the spatial parts of all operations
-        (primed ones included: time reversal leaves the tensor unchanged).
-    """
-    T = np.asarray(T)
-    if T.shape[-2:] != (3, 3):
-        raise ValueError(f"tensor must have shape (..., 3, 3), got {T.shape}")
-    R = sym.rotations_cart
-    dets = np.linalg.det(R)
-    return np.einsum("g,gia,...ab,gjb->...ij", dets, R, T, R, optimize=True) / len(R)
-
-
-def symmetry_breaking(T_full: np.ndarray, sym: CrystalSymmetry) -> float:
-    """Relative distance of a tensor from its symmetrized image.
-
-    Parameters
-    ----------
-    T_full : float ndarray, shape (..., 3, 3)
-        E.g. a whole-mesh (unsymmetrized) sum, one tensor per Fermi level.
-
-    Returns
-    -------
-    float
-        ``max over leading indices of ||T - symmetrize(T)||_F / max(||T||_F, tiny)``;
-        0 for an exactly symmetric tensor (or an all-zero one).
-    """
-    T = np.asarray(T_full, dtype=float)
-    T = T.reshape(-1, 3, 3)
-    diff = np.linalg.norm(T - symmetrize_tensor(T, sym), axis=(1, 2))
-    norm = np.maximum(np.linalg.norm(T, axis=(1, 2)), np.finfo(float).tiny)
-    return float(np.max(diff / norm)) if len(T) else 0.0
-
-
-# ordering used to name the free parameters: diagonal first, so that 'a','b','c' are
-# xx, yy, zz and 'd'..'i' are xy, xz, yx, yz, zx, zy
-_PIVOT_ORDER = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
-_LETTERS = "abcdefghi"
-
-
-@dataclass(frozen=True, eq=False)
-class AllowedForm:
-    """Form of a rank-2 axial, time-reversal-even tensor allowed by symmetry (Neumann).
-
-    Attributes
-    ----------
-    basis : float ndarray, shape (n_independent, 3, 3)
-        Orthonormal (Frobenius) basis of the invariant subspace, Cartesian.
-    n_independent : int
-        Number of independent components.
-    form : str
-        Human-readable form in the Cartesian frame of the lattice: ``'0'``, ``'a*1'``,
-        ``'diag(a,a,c)'`` or a matrix such as ``'[[a,d,0],[-d,a,0],[0,0,c]]'``. A parameter
-        is named after the component that defines it: ``a,b,c`` = xx, yy, zz;
-        ``d,e,f,g,h,i`` = xy, xz, yx, yz, zx, zy.
-    entries : tuple of tuple of str
-        The 3x3 symbolic entries of ``form``.
-    zero_components : list of (int, int)
-        Components ``(i, j)`` forced to vanish.
-    """
-
-    basis: np.ndarray
-    n_independent: int
-    form: str
-    entries: tuple
-    zero_components: list
-
-    def project(self, T: np.ndarray) -> np.ndarray:
-        """Orthogonal projection of T (..., 3, 3) on the allowed form: sum_b <b, T> b.
-
-        For orthogonal point operations this is the group average (1/|G|) sum det(R) R T R^T
-        (an orthogonal projector on the invariant subspace), with the zeros and equalities of
-        Neumann's principle exact rather than exact to the precision of the input lattice."""
-        coef = np.einsum("bij,...ij->...b", self.basis, T)
-        return np.einsum("bij,...b->...ij", self.basis, coef)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable summary."""
-        return {
-            "n_independent": int(self.n_independent),
-            "form": self.form,
-            "entries": [list(row) for row in self.entries],
-            "zero_components": [[int(i), int(j)] for i, j in self.zero_components],
-        }
-
-
-def _format_coef(x: float) -> str | None:
-    """A clean rational if ``x`` is one (denominator <= 12), else None."""
-    frac = Fraction(x).limit_denominator(12)
-    return str(frac) if abs(float(frac) - x) < 1e-8 else None
-
-
-def _entry_string(coefs: np.ndarray, names: list[str], tol: float) -> str:
-    terms = []
-    for c, name in zip(coefs, names):
-        if abs(c) < tol:
-            continue
-        sign = "-" if c < 0 else "+"
-        mag = _format_coef(abs(c))
-        if mag is None:
-            mag = f"{abs(c):.6g}"
-        term = name if mag == "1" else f"{mag}*{name}"
-        terms.append((sign, term))
-    if not terms:
-        return "0"
-    out = ("-" if terms[0][0] == "-" else "") + terms[0][1]
-    for sign, term in terms[1:]:
-        out += sign + term
-    return out
-
-
-def allowed_form(sym: CrystalSymmetry, tol: float = 1e-8) -> AllowedForm:
-    """Subspace of 3x3 tensors invariant under ``T -> det(R) R T R^T`` for all operations.
-
-    Parameters
-    ----------
-    sym : CrystalSymmetry
-    tol : float, optional
-        Threshold below which a component is zero.
-
-    Returns
-    -------
-    AllowedForm
-        Orthonormal basis (from the eigenvectors with eigenvalue 1 of the group-average
-        projector on the 9 unit matrices) and a symbolic form built from its reduced row
-        echelon form.
-    """
-    units = np.eye(9).reshape(9, 3, 3)
-    proj = symmetrize_tensor(units, sym).reshape(9, 9)  # row m: image of unit matrix m
-    proj = 0.5 * (proj + proj.T)  # orthogonal projector (orthogonal representation)
-    vals, vecs = np.linalg.eigh(proj)
-    basis = vecs[:, vals > 0.5].T  # (n, 9) orthonormal
-    n_ind = basis.shape[0]
-
-    # reduced row echelon form with pivots searched in _PIVOT_ORDER
-    order = [3 * i + j for i, j in _PIVOT_ORDER]
-    rref = basis[:, order].copy()
-    pivots: list[int] = []
-    row = 0
-    for col in range(9):
-        if row >= n_ind:
-            break
-        p = row + int(np.argmax(np.abs(rref[row:, col])))
-        if abs(rref[p, col]) < 1e-6:
-            continue
-        rref[[row, p]] = rref[[p, row]]
-        rref[row] /= rref[row, col]
-        for r in range(n_ind):
-            if r != row:
-                rref[r] -= rref[r, col] * rref[row]
-        pivots.append(col)
-        row += 1
-    rref[np.abs(rref) < tol] = 0.0
-    full = np.zeros((n_ind, 9))
-    full[:, order] = rref
-    names = [_LETTERS[c] for c in pivots]
-
-    entries = tuple(tuple(_entry_string(full[:, 3 * i + j], names, 1e-6) for j in range(3))
-                    for i in range(3))
-    zero = [(i, j) for i in range(3) for j in range(3)
-            if n_ind == 0 or np.all(np.abs(basis[:, 3 * i + j]) < 1e-6)]
-    off_diag_zero = all(entries[i][j] == "0" for i in range(3) for j in range(3) if i != j)
-    diag = [entries[i][i] for i in range(3)]
-    if n_ind == 0:
-        form = "0"
-    elif off_diag_zero and diag[0] == diag[1] == diag[2]:
-        form = f"{diag[0]}*1" if len(diag[0]) == 1 else f"({diag[0]})*1"
-    elif off_diag_zero:
-        form = f"diag({','.join(diag)})"
-    else:
-        form = "[" + ",".join("[" + ",".join(r) + "]" for r in entries) + "]"
-    return AllowedForm(basis=basis.reshape(n_ind, 3, 3), n_independent=n_ind, form=form,
-                       entries=entries, zero_components=zero)
+        time_reversal = bool(np.any(np.all(rot_all == np.eye(3, dtype=int), axis=(1, 2))
+                                    & tr_all))
+        antiunitary = np.array([s == {True} for s in tr_sets], dtype=bool)
+        if time_reversal:
+            antiunitary[:] = False
+    mdata = _call_spglib(spglib.get_magnetic_symmetry_dataset, mcell, is_axial=is_axial,
+                         symprec=symprec, angle_tolerance=angle_tolerance, source=source)
+    magnetic_info = {
+        "uni_number": int(mdata.uni_number),
+        "msg_type": int(mdata.msg_type),
+        "n_operations": int(len(rot_all)),
+        "n_time_reversed": int(np.count_nonzero(tr_all)),
+        "spin_only": bool(spin_only),
+    }
+    msg_type = _call_spglib(spglib.get_magnetic_spacegroup_type, int(mdata.uni_number),
+                            source=source)
+    magnetic_info["bns_number"] = str(msg_type.bns_number)
+    # family space group = ordinary space group of the spatial parts
+    sg_type = _call_spglib(spglib.get_spacegroup_type, int(mdata.hall_number),
+                           source=source)
+    return _Group(rotations_red=rot_red, time_reversal=time_reversal, antiunitary=antiunitary,
+                  international=str(sg_type.international_short), number=int(sg_type.number),
+                  magnetic=True, magnetic_info=magnetic_info)
 
 
 # --------------------------------------------------------------------------------------
@@ -845,17 +464,25 @@ def check_band_symmetry(model, sym: CrystalSymmetry, fermi_energies, threshold: 
     Parameters
     ----------
     model : TBModel
-    sym : CrystalSymmetry  of the structure used for the reduction
-    fermi_energies : eV; bands below max(E_F) + 1 eV are compared
-    threshold : eV, default :data:`BAND_SYMMETRY_THRESHOLD`
+        The Wannier Hamiltonian (only ``H_R`` is interpolated).
+    sym : CrystalSymmetry
+        Symmetry of the structure used for the reduction.
+    fermi_energies : sequence of float, eV
+        The Fermi levels of the run; bands below ``max(fermi_energies) + 1 eV`` are compared.
+    threshold : float, optional
+        Largest error accepted, eV (default :data:`BAND_SYMMETRY_THRESHOLD`).
+    source : str, optional
+        Name of the model in the error message (default: ``model.name``).
 
     Returns
     -------
-    float  the band symmetry error, eV
+    float
+        The band symmetry error ``max |E_n(R k) - E_n(k)|``, eV.
 
     Raises
     ------
-    SymmetryError  when the error exceeds ``threshold``
+    SymmetryError
+        When the error exceeds ``threshold``.
     """
     from .calculate import band_symmetry_error
 

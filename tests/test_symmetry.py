@@ -1,4 +1,5 @@
-"""Tests of gme_wannier.symmetry and gme_wannier.kmesh (docs/theory.md section 8)."""
+"""Tests of gme_wannier.symmetry, .irreducible, .tensorform, .io.structure and .kmesh (docs/theory.md
+section 8)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,13 @@ import spglib
 from ase import Atoms
 from ase.build import bulk
 
+from gme_wannier import irreducible, symmetry, tensorform
+from gme_wannier.io import structure
+from gme_wannier.io.structure import StructureFileError, structure_from_file
+from gme_wannier.irreducible import irreducible_kpoints, irreducible_points_lowmem, kspace_operations
 from gme_wannier.kmesh import box_mesh, mesh_index, uniform_mesh
-from gme_wannier.symmetry import (
-    CrystalSymmetry,
-    StructureFileError,
-    SymmetryError,
-    allowed_form,
-    find_symmetry,
-    irreducible_kpoints,
-    kspace_operations,
-    structure_from_file,
-    symmetrize_tensor,
-    symmetry_breaking,
-)
+from gme_wannier.symmetry import CrystalSymmetry, SymmetryError, find_symmetry
+from gme_wannier.tensorform import allowed_form, symmetrize_tensor, symmetry_breaking
 
 DATA = Path(os.environ.get("GME_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -342,6 +337,18 @@ def test_irreducible_incompatible_mesh_uses_subgroup(srsi2_sym):
     assert ir.n_ops + ir.n_ops_dropped == 48
 
 
+def test_irreducible_half_shift_on_two_axes_keeps_the_operations_that_fix_the_third(srsi2_sym):
+    """Shift (1, 1, 0): an operation taking z to x or y does not map the mesh onto itself (the
+    half step would land on a whole one), so only the 4/mmm-like subgroup fixing z is used."""
+    mesh, shift = (6, 6, 6), (1, 1, 0)
+    ir = _check_irreducible(srsi2_sym, mesh, shift=shift, seed=5)
+    assert (ir.n_ops, ir.n_ops_dropped) == (16, 32)  # 432 x time reversal: 8 x 2 of 24 x 2 kept
+    k, w, n_ops, n_dropped = irreducible_points_lowmem(mesh, srsi2_sym, shift)
+    np.testing.assert_array_equal(k, ir.k_red)
+    np.testing.assert_allclose(w, ir.weights, rtol=1e-14)
+    assert (n_ops, n_dropped) == (16, 32)
+
+
 def test_irreducible_matches_spglib_count(te_atoms, te_sym):
     mesh = (10, 10, 6)
     with warnings.catch_warnings():  # spglib 2.7+ warns about its old error handling
@@ -445,3 +452,18 @@ def test_primed_operations_map_k_to_minus_rk(te_atoms):
         assert proper
         np.testing.assert_allclose(K_cart, expected, atol=1e-8)
     np.testing.assert_array_equal(np.sort(np.rint(np.linalg.det(kops))), [-1, -1, -1, 1, 1, 1])
+
+
+def test_symmetry_reexports_the_names_of_the_split_modules():
+    """Other modules import these from gme_wannier.symmetry: the same objects as where they live."""
+    for name in ("IrreducibleKpoints", "irreducible_kpoints", "irreducible_points_lowmem", "kspace_operations"):
+        assert getattr(symmetry, name) is getattr(irreducible, name)
+    for name in ("AllowedForm", "allowed_form", "symmetrize_tensor", "symmetry_breaking"):
+        assert getattr(symmetry, name) is getattr(tensorform, name)
+    for name in ("StructureFileError", "structure_from_file"):
+        assert getattr(symmetry, name) is getattr(structure, name)
+    namespace: dict = {}
+    exec("from gme_wannier.symmetry import *", namespace)
+    assert set(symmetry.__all__) <= set(namespace)
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        symmetry.not_a_name  # noqa: B018
