@@ -11,7 +11,7 @@ Conventions (shared with the rest of the package)
   The flat index of ``(i1, i2, i3)`` is ``(i1 * N2 + i2) * N3 + i3``.
 
 Irreducible points and their weights need the crystal symmetry and live in
-:mod:`gme_wannier.symmetry` (``irreducible_kpoints``).
+:mod:`gme_wannier.irreducible` (``irreducible_kpoints``).
 """
 
 from __future__ import annotations
