@@ -30,7 +30,7 @@ degenerate groups, their velocity block kept; docs/theory.md section 10).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import ClassVar, Optional, Sequence
 
 import numpy as np
 
@@ -40,6 +40,7 @@ from .gyrotropic_bands import (_ALPHA, _BETA, _D_CUT, band_block, berry_curvatur
                                curvature_omega as _curvature_omega, full_connection as _full_connection,
                                velocity as _velocity)
 from .io.errors import GMEInputError
+from .tensorform import AXIAL_EVEN, POLAR_EVEN, TensorCharacter, project
 from .units import e, eps0, hbar, m_e
 
 __all__ = ["C", "D", "Dw", "DOS", "NOA", "make_quantities", "QUANTITY_NAMES",
@@ -87,7 +88,7 @@ def _blocks(interp, k_red, weights, fn):
     total: dict = {}
     for i in range(0, len(weights), bs):
         part = fn(k_red[i:i + bs], weights[i:i + bs])
-        for key, val in part.items():
+        for key, val in (part or {}).items():
             total[key] = total[key] + val if key in total else val
     return total
 
@@ -97,27 +98,13 @@ def _blocks(interp, k_red, weights, fn):
 
 
 def project_rank2(T: np.ndarray, sym, *, axial: bool) -> np.ndarray:
-    """Group average of rank-2 tensors T (..., 3, 3): (1/|G|) sum_g s_g R_g T R_g^T.
-
-    s_g = det(R_g) for an axial tensor (D, D~, K, the NOA array G[d, c]), 1 for a polar one (C).
-    All quantities here are time-reversal even, so primed operations act by their spatial part.
-    The average over a group is the orthogonal projection on the symmetry-allowed form; the
-    components that the form forbids are set to exactly zero (not ~1e-16).
-    """
-    R = np.asarray(sym.rotations_cart)
-    s = np.linalg.det(R) if axial else np.ones(len(R))
-
-    def avg(X):
-        return np.einsum("g,gia,...ab,gjb->...ij", s, R, X, R, optimize=True) / len(R)
-
-    out = avg(np.asarray(T, dtype=float))
-    allowed = np.abs(avg(np.eye(9).reshape(9, 3, 3))).max(axis=0) > 1e-10  # (3, 3)
-    out[..., ~allowed] = 0.0  # components forbidden by symmetry: exactly zero
-    return out
+    """Group average of rank-2 time-reversal-even tensors T (..., 3, 3), axial or polar: see
+    :func:`gme_wannier.tensorform.project`."""
+    return project(T, sym, AXIAL_EVEN if axial else POLAR_EVEN)
 
 
-def _sym(T, sym, axial):
-    return T if sym is None else project_rank2(T, sym, axial=axial)
+def _sym(T, sym, character: TensorCharacter):
+    return T if sym is None else project(T, sym, character)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,70 +129,90 @@ class _Quantity:
         return repr(self)
 
 
-@dataclass(frozen=True)
-class C(_Quantity):
-    """Ohmic tensor C_ij (A/cm), polar, symmetric (TPS18 Eq. B6); sigma = (2 pi e tau/hbar) C."""
+class _SurfaceQuantity(_Quantity):
+    """A Fermi-surface sum sum_k w_k sum_n (-f'_n) X_n(k): a subclass gives ``term`` (X of a
+    block of band data, float (na, ..., nw), per band or per degenerate group as the weights
+    expect), ``character`` (how its tensor transforms, for the symmetry projection) and
+    ``finish`` (the unit factor). ``arrange`` orders the axes of the sum (default (nE, ...))."""
 
-    name: str = "C"
+    character: ClassVar[Optional[TensorCharacter]] = None
+
+    def term(self, b: BandData, size: np.ndarray, st) -> np.ndarray:
+        raise NotImplementedError
+
+    def arrange(self, total: np.ndarray) -> np.ndarray:
+        return total
 
     def chunk(self, interp, k_red, weights, st) -> dict:
-        """Raw sum_k w sum_n (-f') v_i v_j, (nE, 3, 3) eV Angstrom^2."""
+        """Raw sums of one chunk, {name: float array} (see the class)."""
         def fn(k, w):
             b = band_block(interp, k, st, all_k=False)
             if b is None:
-                return {"C": np.zeros((len(st.EF), 3, 3))}
-            labels = b.labels
-            W, _ = _surface_weights(b.E, labels, w[b.k_index], st)
-            V = b.V
-            same = labels[:, :, None] == labels[:, None, :]
-            # sum over the group of Re(V_i,nm V_j,mn): the block trace, v_i v_j when isolated
-            P = np.einsum("kinm,kjmn,knm->kijn", V, V, same).real
-            return {"C": _contract(W, mom.group_sum(P, labels))}
-        return _blocks(interp, k_red, weights, fn)
+                return None
+            W, size = _surface_weights(b.E, b.labels, w[b.k_index], st)
+            return {self.name: self.arrange(_contract(W, self.term(b, size, st)))}
+
+        out = _blocks(interp, k_red, weights, fn)
+        return out if out else {self.name: np.zeros(self.shape(st))}
+
+    def shape(self, st) -> tuple:
+        """Shape of the raw sum: (nE, 3, 3) unless a subclass says otherwise."""
+        return (len(st.EF), 3, 3)
+
+    def projected(self, T: np.ndarray, sym) -> np.ndarray:
+        return _sym(T, sym, self.character)
+
+
+@dataclass(frozen=True)
+class C(_SurfaceQuantity):
+    """Ohmic tensor C_ij (A/cm), polar, symmetric (TPS18 Eq. B6); sigma = (2 pi e tau/hbar) C.
+
+    Raw sum_k w sum_n (-f') v_i v_j, (nE, 3, 3) eV Angstrom^2; C = 1e8 e^2/(h V) x raw."""
+
+    name: str = "C"
+    character: ClassVar[TensorCharacter] = POLAR_EVEN
+
+    def term(self, b, size, st):
+        same = b.labels[:, :, None] == b.labels[:, None, :]
+        # sum over the group of Re(V_i,nm V_j,mn): the block trace, v_i v_j when isolated
+        P = np.einsum("kinm,kjmn,knm->kijn", b.V, b.V, same).real
+        return mom.group_sum(P, b.labels)
 
     def finish(self, raw, model, st, sym) -> dict:
         fac = 1e8 * e ** 2 / (2 * np.pi * hbar * model.cell_volume)
-        return {"C": _sym(raw["C"] * fac, sym, axial=False)}
+        return {"C": self.projected(raw["C"] * fac, sym)}
 
 
 @dataclass(frozen=True)
-class D(_Quantity):
-    """Berry-curvature dipole D_ij (dimensionless), axial (TPS18 Eq. 2)."""
+class D(_SurfaceQuantity):
+    """Berry-curvature dipole D_ij (dimensionless), axial (TPS18 Eq. 2).
+
+    Raw sum_k w sum_n (-f') v_i Omega_j, (nE, 3, 3) Angstrom^3; D = raw / V."""
 
     name: str = "D"
+    character: ClassVar[TensorCharacter] = AXIAL_EVEN
 
-    def chunk(self, interp, k_red, weights, st) -> dict:
-        """Raw sum_k w sum_n (-f') v_i Omega_j, (nE, 3, 3) Angstrom^3."""
-        def fn(k, w):
-            b = band_block(interp, k, st, all_k=False)
-            if b is None:
-                return {"D": np.zeros((len(st.EF), 3, 3))}
-            labels = b.labels
-            W, size = _surface_weights(b.E, labels, w[b.k_index], st)
-            v = mom.group_sum(_velocity(b), labels) / np.maximum(size, 1.0)[:, None, :]
-            Om = mom.group_sum(_berry_curvature(b, labels), labels)
-            return {"D": _contract(W, v[:, :, None, :] * Om[:, None, :, :])}
-        return _blocks(interp, k_red, weights, fn)
+    def term(self, b, size, st):
+        v = mom.group_sum(_velocity(b), b.labels) / np.maximum(size, 1.0)[:, None, :]
+        Om = mom.group_sum(_berry_curvature(b, b.labels), b.labels)
+        return v[:, :, None, :] * Om[:, None, :, :]
 
     def finish(self, raw, model, st, sym) -> dict:
-        return {"D": _sym(raw["D"] / model.cell_volume, sym, axial=True)}
+        return {"D": self.projected(raw["D"] / model.cell_volume, sym)}
 
 
 @dataclass(frozen=True)
-class DOS(_Quantity):
-    """Density of states (1/(eV Angstrom^3)) with the smearing and degeneracy of the others."""
+class DOS(_SurfaceQuantity):
+    """Density of states (1/(eV Angstrom^3)) with the smearing and degeneracy of the others:
+    raw sum_k w sum_n (-f') (states of the group), (nE,) 1/eV; DOS = raw / V."""
 
     name: str = "DOS"
 
-    def chunk(self, interp, k_red, weights, st) -> dict:
-        def fn(k, w):
-            b = band_block(interp, k, st, all_k=False)
-            if b is None:
-                return {"DOS": np.zeros(len(st.EF))}
-            labels = b.labels
-            W, size = _surface_weights(b.E, labels, w[b.k_index], st)
-            return {"DOS": np.einsum("kne,kn->e", W, size)}
-        return _blocks(interp, k_red, weights, fn)
+    def term(self, b, size, st):
+        return size
+
+    def shape(self, st):
+        return (len(st.EF),)
 
     def finish(self, raw, model, st, sym) -> dict:
         return {"DOS": raw["DOS"] / model.cell_volume}
@@ -220,36 +227,34 @@ def _frequencies(omega, eta, st) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Dw(_Quantity):
+class Dw(_SurfaceQuantity):
     """D~_ij(omega) (dimensionless), axial (TPS18 Eq. 12), one tensor per frequency.
 
     omega : hbar omega values (eV); eta : broadening (eV) of z = hbar omega + i eta, None for
-    the smearing width (postw90).
+    the smearing width (postw90). Raw sum_k w sum_n (-f') v_i Omega~_j(omega),
+    (nomega, nE, 3, 3) Angstrom^3; D~ = raw / V.
     """
 
     omega: tuple = (0.0,)
     eta: Optional[float] = None
     name: str = "Dw"
+    character: ClassVar[TensorCharacter] = AXIAL_EVEN
 
-    def chunk(self, interp, k_red, weights, st) -> dict:
-        """Raw sum_k w sum_n (-f') v_i Omega~_j(omega), (nomega, nE, 3, 3) Angstrom^3."""
+    def term(self, b, size, st):
         z = _frequencies(self.omega, self.eta, st)
+        v = mom.group_sum(_velocity(b), b.labels) / np.maximum(size, 1.0)[:, None, :]
+        A = _full_connection(b, mom.degenerate_groups(b.E, _D_CUT))
+        Om = mom.group_sum(_curvature_omega(A, b.E, b.labels, z), b.labels)  # (k, f, 3, n)
+        return v[:, None, :, None, :] * Om[:, :, None, :, :]  # (k, f, 3, 3, n)
 
-        def fn(k, w):
-            b = band_block(interp, k, st, all_k=False)
-            if b is None:
-                return {"Dw": np.zeros((len(z), len(st.EF), 3, 3))}
-            labels = b.labels
-            W, size = _surface_weights(b.E, labels, w[b.k_index], st)
-            v = mom.group_sum(_velocity(b), labels) / np.maximum(size, 1.0)[:, None, :]
-            A = _full_connection(b, mom.degenerate_groups(b.E, _D_CUT))
-            Om = mom.group_sum(_curvature_omega(A, b.E, labels, z), labels)  # (k, f, 3, n)
-            X = v[:, None, :, None, :] * Om[:, :, None, :, :]  # (k, f, 3, 3, n)
-            return {"Dw": np.moveaxis(_contract(W, X), 1, 0)}
-        return _blocks(interp, k_red, weights, fn)
+    def arrange(self, total):
+        return np.moveaxis(total, 1, 0)
+
+    def shape(self, st):
+        return (len(self.omega), len(st.EF), 3, 3)
 
     def finish(self, raw, model, st, sym) -> dict:
-        return {"Dw": _sym(raw["Dw"] / model.cell_volume, sym, axial=True),
+        return {"Dw": self.projected(raw["Dw"] / model.cell_volume, sym),
                 "omega_eV": np.array(self.omega, dtype=float)}
 
 
@@ -309,6 +314,7 @@ class NOA(_Quantity):
     eta: Optional[float] = None
     eigval_max: Optional[float] = None
     name: str = "NOA"
+    character: ClassVar[TensorCharacter] = AXIAL_EVEN
 
     def chunk(self, interp, k_red, weights, st) -> dict:
         """Raw sums (nomega, nE, 3, 3): ``NOA_orb`` Angstrom^3/eV, ``NOA_spin`` Angstrom/eV^2."""
@@ -356,10 +362,10 @@ class NOA(_Quantity):
 
     def finish(self, raw, model, st, sym) -> dict:
         V = model.cell_volume
-        out = {"NOA_orb": _sym(raw["NOA_orb"] * 1e10 * e / (V * eps0), sym, axial=True),
+        out = {"NOA_orb": _sym(raw["NOA_orb"] * 1e10 * e / (V * eps0), sym, self.character),
                "omega_eV": np.array(self.omega, dtype=float)}
         if "NOA_spin" in raw:
-            out["NOA_spin"] = _sym(raw["NOA_spin"] * 1e30 * hbar ** 2 / (V * eps0 * m_e), sym, axial=True)
+            out["NOA_spin"] = _sym(raw["NOA_spin"] * 1e30 * hbar ** 2 / (V * eps0 * m_e), sym, self.character)
         return out
 
 

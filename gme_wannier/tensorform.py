@@ -21,7 +21,50 @@ import numpy as np
 if TYPE_CHECKING:  # symmetry.py imports this module: no run-time import back
     from .symmetry import CrystalSymmetry
 
-__all__ = ["AllowedForm", "allowed_form", "symmetrize_tensor", "symmetry_breaking"]
+__all__ = ["AllowedForm", "allowed_form", "symmetrize_tensor", "symmetry_breaking", "TensorCharacter",
+           "AXIAL_EVEN", "POLAR_EVEN", "project"]
+
+
+@dataclass(frozen=True)
+class TensorCharacter:
+    """How a rank-2 Cartesian tensor transforms: under a point operation R (proper or improper)
+    T -> s R T R^T with s = det(R) for an axial tensor and 1 for a polar one, times -1 for a
+    primed operation (R combined with time reversal) when the tensor is time-reversal odd.
+
+    axial : bool; time_even : bool. K, alpha, D, D~ and the NOA array are axial and even, the
+    ohmic tensor C is polar and even (docs/theory.md).
+    """
+
+    axial: bool = True
+    time_even: bool = True
+
+    def signs(self, sym: "CrystalSymmetry") -> np.ndarray:
+        """s_g of every operation of ``sym``, float (nsym,)."""
+        R = np.asarray(sym.rotations_cart)
+        s = np.linalg.det(R) if self.axial else np.ones(len(R))
+        if not self.time_even and sym.antiunitary is not None:
+            s = np.where(np.asarray(sym.antiunitary, dtype=bool), -s, s)
+        return s
+
+
+AXIAL_EVEN = TensorCharacter(axial=True, time_even=True)
+POLAR_EVEN = TensorCharacter(axial=False, time_even=True)
+
+
+def project(T: np.ndarray, sym: "CrystalSymmetry", character: TensorCharacter = AXIAL_EVEN) -> np.ndarray:
+    """Group average (1/|G|) sum_g s_g R_g T R_g^T of rank-2 tensors T, float (..., 3, 3), any
+    unit: the orthogonal projection on the symmetry-allowed form of a tensor of this
+    ``character``. The components that the form forbids come out exactly zero (not ~1e-16)."""
+    R = np.asarray(sym.rotations_cart)
+    s = character.signs(sym)
+
+    def avg(X):
+        return np.einsum("g,gia,...ab,gjb->...ij", s, R, X, R, optimize=True) / len(R)
+
+    out = avg(np.asarray(T, dtype=float))
+    allowed = np.abs(avg(np.eye(9).reshape(9, 3, 3))).max(axis=0) > 1e-10  # (3, 3)
+    out[..., ~allowed] = 0.0
+    return out
 
 
 def symmetrize_tensor(T: np.ndarray, sym: CrystalSymmetry) -> np.ndarray:

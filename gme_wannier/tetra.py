@@ -52,6 +52,16 @@ def tetrahedra(mesh: Sequence[int], recip_lattice: np.ndarray) -> np.ndarray:
     int (6 N, 4): flat C-order indices (:func:`gme_wannier.kmesh.mesh_index`) of the corners.
     """
     n = np.array(mesh, dtype=int)
+    base = np.indices(tuple(n)).reshape(3, -1).T  # (N, 3)
+    corners = np.mod(base[:, None, :] + _CUBE[None, :, :], n)  # (N, 8, 3)
+    flat = (corners[..., 0] * n[1] + corners[..., 1]) * n[2] + corners[..., 2]  # (N, 8)
+    return flat[:, cube_tetrahedra(mesh, recip_lattice)].reshape(-1, 4)
+
+
+def cube_tetrahedra(mesh: Sequence[int], recip_lattice: np.ndarray) -> np.ndarray:
+    """The 6 tetrahedra of one cell around its shortest main diagonal: int (6, 4), corner ids
+    c = 4 i + 2 j + k of the cell's corners (i, j, k) in {0, 1}^3."""
+    n = np.array(mesh, dtype=int)
     dk = recip_lattice / n[:, None]  # cell edges, Cartesian
     # the four main diagonals: corner c -> 7 - c for c = 0, 1, 2, 3
     best, best_len = 0, np.inf
@@ -64,12 +74,7 @@ def tetrahedra(mesh: Sequence[int], recip_lattice: np.ndarray) -> np.ndarray:
     cube = np.abs(_CUBE - flip)  # corner c of the reflected cube -> its offsets in the original
     # reflected corner index of each original corner position
     perm = np.array([int(np.nonzero((cube == _CUBE[c]).all(axis=1))[0][0]) for c in range(8)])
-    tets = perm[_TET_07]  # (6, 4) corner ids of the original cube
-    base = np.indices(tuple(n)).reshape(3, -1).T  # (N, 3)
-    corners = base[:, None, :] + _CUBE[None, :, :]  # (N, 8, 3)
-    corners = np.mod(corners, n)
-    flat = (corners[..., 0] * n[1] + corners[..., 1]) * n[2] + corners[..., 2]  # (N, 8)
-    return flat[:, tets].reshape(-1, 4)
+    return perm[_TET_07]
 
 
 def tetra_corner_weights(e: np.ndarray, EF: np.ndarray, volume: float) -> np.ndarray:
@@ -153,15 +158,18 @@ def _weights(e, es, order, x, e1, e2, e3, e4, w, volume):
 
 
 def fermi_surface_weights(E: np.ndarray, mesh: Sequence[int], recip_lattice: np.ndarray, EF: np.ndarray,
-                          tets: np.ndarray = None, batch: int = 20000, sparse: bool = False):
+                          tets: np.ndarray = None, batch: int = 20000, sparse: bool = False,
+                          volume: Optional[float] = None):
     """Weights W[k, n, e] of the linear tetrahedron method on the whole mesh.
 
     Parameters
     ----------
     E : float (N1 N2 N3, nb), eV, band energies (ascending) on the mesh in C order.
     mesh : 3 ints; recip_lattice : (3, 3) 1/Angstrom rows; EF : float (nE,), eV.
-    tets : optional output of :func:`tetrahedra`.
+    tets : optional output of :func:`tetrahedra`, or the tetrahedra of a part of the mesh as
+        indices into the rows of E (then give ``volume``).
     sparse : return only the mesh points with a non-zero weight.
+    volume : fraction of the BZ of one tetrahedron, default 1 / len(tets) (the whole mesh).
 
     Returns
     -------
@@ -174,7 +182,7 @@ def fermi_surface_weights(E: np.ndarray, mesh: Sequence[int], recip_lattice: np.
     nk, nb = E.shape
     if tets is None:
         tets = tetrahedra(mesh, recip_lattice)
-    vol = 1.0 / len(tets)
+    vol = 1.0 / len(tets) if volume is None else float(volume)
     lo, hi = EF.min(), EF.max()
     cuts = []
     for n in range(nb):
@@ -231,46 +239,98 @@ def tetra_chunk(interp: Interpolator, k_red: np.ndarray, W: np.ndarray, band0: i
     return gme_sums(SurfaceWeights(W, per_band(bd.v), per_band, np.ones(W.shape[:2])), bd, st)
 
 
+# mesh points whose energies one block holds at a time (all bands: 200k x 56 x 8 B = 90 MB)
+BLOCK_POINTS = 200_000
+
+
+def mesh_blocks(mesh: Sequence[int], budget: Optional[int] = None) -> list[tuple[int, int, int, int]]:
+    """Blocks of cells (a, pa, c, pc): cell origins i in a .. a + pa - 1, j in c .. c + pc - 1,
+    every k. At least 4 blocks along the first axis (when it has 4 planes) so that ranks share
+    the work; more, and then along the second axis, while a block's points exceed ``budget``
+    (default :data:`BLOCK_POINTS`).
+    The layout depends on the mesh only (not on the number of ranks), so a checkpoint resumes
+    under any rank count."""
+    budget = BLOCK_POINTS if budget is None else int(budget)
+    n1, n2, n3 = (int(x) for x in mesh)
+    na = min(n1, max(4, -(-n1 * n2 * n3 // budget)))
+    nc = 1
+    while nc < n2 and (-(-n1 // na) + 1) * (-(-n2 // nc) + 1) * n3 > budget:
+        nc += 1
+    ea = np.linspace(0, n1, na + 1).round().astype(int)  # planes shared out evenly
+    ec = np.linspace(0, n2, nc + 1).round().astype(int)
+    return [(int(ea[i]), int(ea[i + 1] - ea[i]), int(ec[j]), int(ec[j + 1] - ec[j]))
+            for i in range(na) for j in range(nc)]
+
+
+def block_points(mesh: Sequence[int], block: tuple, recip_lattice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mesh points of a block of cells and its tetrahedra.
+
+    Returns k_red float (np, 3) reduced (the planes a .. a + pa and lines c .. c + pc, the last
+    one only when the block does not span the whole axis; every k) and tets int (6 pa pc N3, 4)
+    indices into k_red.
+    """
+    n = np.array(mesh, dtype=int)
+    a, pa, c, pc = block
+    sizes = [pa if pa == n[0] else pa + 1, pc if pc == n[1] else pc + 1, n[2]]
+    local = np.indices(tuple(sizes)).reshape(3, -1).T
+    k_red = np.mod(local + np.array([a, c, 0]), n) / n
+    cells = np.indices((pa, pc, n[2])).reshape(3, -1).T
+    corners = cells[:, None, :] + _CUBE[None, :, :]  # local corner coordinates (nc, 8, 3)
+    for ax in range(3):
+        if sizes[ax] == n[ax]:
+            corners[..., ax] %= n[ax]
+    flat = (corners[..., 0] * sizes[1] + corners[..., 1]) * sizes[2] + corners[..., 2]
+    return k_red, flat[:, cube_tetrahedra(mesh, recip_lattice)].reshape(-1, 4)
+
+
 def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chunk_size: int = 1000,
                         checkpoint=None, progress=None, interp: Optional[Interpolator] = None,
                         blas_threads: int = 1) -> dict:
     """Linear-tetrahedron Fermi-surface sums on the whole uniform Gamma-centred mesh.
 
-    The energies are computed at every mesh point (shared out over the ranks, then held by every
-    rank: the tetrahedron weights need the neighbours), the weights of :mod:`gme_wannier.tetra` follow, and the moments are
-    evaluated only at the mesh points with a non-zero weight, in chunks distributed over the
-    ranks. Memory: the band energies on the whole mesh, and the weights of the points that a
-    Fermi level reaches (n_points x n_bands x n_E_F).
-    Returns the raw sums (see :func:`fermi_surface_chunk`); ``smearing`` is not used.
+    The cells are cut into blocks (:func:`mesh_blocks`), dealt over the ranks by the one k loop
+    (:func:`gme_wannier.parallel.chunked_sum`: checkpoints and progress per block). A block
+    computes the energies of its points (its cells' corners), the tetrahedron weights of its
+    cells, and the moments at the points with a non-zero weight. A point on the border of two
+    blocks gets part of its weight from each, and is evaluated in both: the sum is the same.
+    Memory: the energies of one block (at most :data:`BLOCK_POINTS` points), whatever the mesh.
+    Returns the raw sums (see :func:`gme_wannier.integrate.fermi_surface_chunk`); ``smearing``
+    is not used.
     """
     from threadpoolctl import threadpool_limits
 
-    from .kmesh import check_mesh, uniform_mesh
-    from .parallel import chunked_sum, distributed_rows, get_comm
+    from .kmesh import check_mesh
+    from .parallel import chunked_sum, get_comm
 
     if comm is None:
         comm = get_comm("serial")
     mesh = check_mesh(mesh)
     if interp is None:
         interp = Interpolator(model, external=st.external, spin=st.spin)
-    k = uniform_mesh(mesh)
-    EF = st.EF
+    blocks = mesh_blocks(mesh)
+    volume = 1.0 / (6.0 * float(np.prod(mesh)))
+
+    def compute_chunk(b: int) -> dict:
+        k, tets = block_points(mesh, blocks[b], model.recip_lattice)
+        return _block_sums(interp, k, tets, mesh, volume, st, chunk_size)
+
     with threadpool_limits(limits=blas_threads):
-        E = distributed_rows(lambda p: interp.energies(p, chunk_size), k, comm)  # shared out, all on every rank
-        # bands that reach the Fermi window somewhere
-        reach = np.nonzero((E.min(axis=0) < EF.max()) & (E.max(axis=0) > EF.min()))[0]
-        if len(reach) == 0:
-            return zero_sums(interp, len(EF))
-        band0, nb = int(reach[0]), int(reach[-1] - reach[0] + 1)
-        act, W = fermi_surface_weights(E[:, band0:band0 + nb], mesh, model.recip_lattice, EF, sparse=True)
-        del E
-        n_chunks = max(1, -(-len(act) // chunk_size))
-        bounds = np.linspace(0, len(act), n_chunks + 1).astype(int)
+        return chunked_sum(len(blocks), compute_chunk, comm, checkpoint=checkpoint, progress=progress,
+                           items_per_chunk=[p * q * int(mesh[2]) for _, p, _, q in blocks])
 
-        def compute_chunk(c: int) -> dict:
-            sl = slice(bounds[c], bounds[c + 1])
-            return tetra_chunk(interp, k[act[sl]], W[sl], band0, 4, st)
 
-        return chunked_sum(n_chunks, compute_chunk, comm, checkpoint=checkpoint, progress=progress,
-                           items_per_chunk=list(np.diff(bounds)))
-
+def _block_sums(interp, k, tets, mesh, volume, st, chunk_size) -> dict:
+    """Tetrahedron sums of one block: its points k (np, 3), its tetrahedra (indices into k)."""
+    EF = st.EF
+    E = interp.energies(k, chunk_size)
+    # bands that reach the Fermi window in this block
+    reach = np.nonzero((E.min(axis=0) < EF.max()) & (E.max(axis=0) > EF.min()))[0]
+    if len(reach) == 0:
+        return zero_sums(interp, len(EF))
+    band0, nb = int(reach[0]), int(reach[-1] - reach[0] + 1)
+    act, W = fermi_surface_weights(E[:, band0:band0 + nb], mesh, None, EF, tets=tets, sparse=True, volume=volume)
+    out = zero_sums(interp, len(EF))
+    for i in range(0, len(act), chunk_size):
+        part = tetra_chunk(interp, k[act[i:i + chunk_size]], W[i:i + chunk_size], band0, 4, st)
+        out = {key: out[key] + part[key] for key in out}
+    return out

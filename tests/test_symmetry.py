@@ -467,3 +467,31 @@ def test_symmetry_reexports_the_names_of_the_split_modules():
     assert set(symmetry.__all__) <= set(namespace)
     with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
         symmetry.not_a_name  # noqa: B018
+
+
+def test_tensor_character_signs_and_projection():
+    """T -> s R T R^T: inversion forbids an axial time-even tensor (no GME in centrosymmetric
+    crystals), keeps a polar one (the ohmic C), and keeps an axial time-odd one when the
+    inversion is primed; the other character flags are tested the same way on a C2."""
+    from types import SimpleNamespace
+
+    from gme_wannier.tensorform import AXIAL_EVEN, POLAR_EVEN, TensorCharacter, project
+
+    T = np.arange(9.0).reshape(3, 3) + 1.0
+    E = np.eye(3)
+    inv = SimpleNamespace(rotations_cart=np.array([E, -E]), antiunitary=np.array([False, False]))
+    inv_primed = SimpleNamespace(rotations_cart=np.array([E, -E]), antiunitary=np.array([False, True]))
+    odd = TensorCharacter(axial=True, time_even=False)
+    assert np.all(project(T, inv, AXIAL_EVEN) == 0)
+    np.testing.assert_allclose(project(T, inv, POLAR_EVEN), T)
+    np.testing.assert_allclose(project(T, inv_primed, odd), T)
+    assert np.all(project(T, inv_primed, AXIAL_EVEN) == 0)
+    np.testing.assert_array_equal(odd.signs(inv_primed), [1.0, 1.0])
+    C2z = np.diag([-1.0, -1.0, 1.0])
+    c2 = SimpleNamespace(rotations_cart=np.array([E, C2z]), antiunitary=np.array([False, True]))
+    # C2z' on a time-odd tensor: xz, yz, zx, zy survive, the rest vanish exactly
+    P = project(T, c2, odd)
+    mask = np.zeros((3, 3), bool)
+    mask[[0, 1, 2, 2], [2, 2, 0, 1]] = True
+    np.testing.assert_allclose(P[mask], T[mask])
+    assert np.all(P[~mask] == 0)

@@ -1,0 +1,67 @@
+"""The tetrahedron sum block by block: the blocks cover the mesh, the sum equals the whole-mesh
+one, and memory stays that of one block."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import gme_wannier.tetra as tetra
+from gme_wannier.bands import Interpolator
+from gme_wannier.integrate import GMESettings
+from gme_wannier.kmesh import uniform_mesh
+from gme_wannier.models import weyl_pair_model
+
+
+@pytest.mark.parametrize("mesh, budget", [((8, 8, 8), 10 ** 6), ((7, 9, 5), 120), ((12, 5, 4), 30), ((3, 4, 6), 50)])
+def test_blocks_cover_every_cell_once(mesh, budget):
+    count = np.zeros(mesh, dtype=int)
+    for a, pa, c, pc in tetra.mesh_blocks(mesh, budget):
+        count[a:a + pa, c:c + pc, :] += 1
+    assert np.all(count == 1)
+    if budget >= 10 ** 6:
+        assert len(tetra.mesh_blocks(mesh, budget)) == 4  # shared out even when one block would fit
+
+
+def _whole_mesh_sums(model, mesh, st):
+    """The tetrahedron sums with every mesh energy held at once (the straightforward way)."""
+    interp = Interpolator(model, external=st.external, spin=st.spin)
+    k = uniform_mesh(mesh)
+    E = interp.energies(k)
+    act, W = tetra.fermi_surface_weights(E, mesh, model.recip_lattice, st.EF, sparse=True)
+    return tetra.tetra_chunk(interp, k[act], W, 0, 4, st)
+
+
+@pytest.mark.parametrize("budget", [None, 150, 60])
+def test_block_sum_equals_whole_mesh(budget, monkeypatch):
+    model = weyl_pair_model(b=0.3)
+    mesh = (10, 9, 8)
+    st = GMESettings(fermi_energies=(0.2, 0.5, 0.8))
+    if budget is not None:
+        monkeypatch.setattr(tetra, "BLOCK_POINTS", budget)
+        assert len(tetra.mesh_blocks(mesh)) > 4  # blocks with borders along both axes
+    ref = _whole_mesh_sums(model, mesh, st)
+    got = tetra.sum_over_mesh_tetra(model, mesh, st, chunk_size=37)
+    for key in ref:
+        scale = np.abs(ref[key]).max()
+        assert scale > 0, key
+        assert np.abs(got[key] - ref[key]).max() < 1e-12 * scale, key
+
+
+def test_memory_is_that_of_one_block(monkeypatch):
+    """128^3 mesh, blocks of about 20k points: the peak allocation stays below half the size of
+    one whole-mesh array of k-points (the previous code held the mesh's k-points and energies)."""
+    model = weyl_pair_model(b=0.3)
+    mesh = (128, 128, 128)
+    st = GMESettings(fermi_energies=(0.5,))
+    monkeypatch.setattr(tetra, "BLOCK_POINTS", 20_000)
+    interp = Interpolator(model)
+    tracemalloc.start()
+    try:
+        raw = tetra.sum_over_mesh_tetra(model, mesh, st, interp=interp)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    whole_k = 3 * 8 * int(np.prod(mesh))  # bytes of one (N, 3) float array
+    assert raw["dos"][0] > 0
+    assert peak < 0.5 * whole_k, peak
