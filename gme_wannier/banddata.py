@@ -82,14 +82,17 @@ class BandData:
 
     @property
     def n_points(self) -> int:
+        """na, the number of kept points."""
         return int(self.k_index.shape[0])
 
     @property
     def n_columns(self) -> int:
+        """ns, the number of band columns."""
         return int(self.cols.shape[1])
 
     @property
     def nbytes(self) -> int:
+        """Bytes held by the arrays."""
         return int(sum(getattr(self, f.name).nbytes for f in fields(self)
                        if isinstance(getattr(self, f.name), np.ndarray)))
 

@@ -138,9 +138,12 @@ class _SurfaceQuantity(_Quantity):
     character: ClassVar[Optional[TensorCharacter]] = None
 
     def term(self, b: BandData, size: np.ndarray, st) -> np.ndarray:
+        """X_n of a block: b the band data (every band a column), size float (na, nw) the states
+        of each degenerate group at its first band, st the settings. Returns (na, ..., nw)."""
         raise NotImplementedError
 
     def arrange(self, total: np.ndarray) -> np.ndarray:
+        """The raw sum (nE, ...) in the axis order of the output (default unchanged)."""
         return total
 
     def chunk(self, interp, k_red, weights, st) -> dict:
@@ -160,6 +163,7 @@ class _SurfaceQuantity(_Quantity):
         return (len(st.EF), 3, 3)
 
     def projected(self, T: np.ndarray, sym) -> np.ndarray:
+        """T (..., 3, 3) projected on the allowed form of ``character`` (unchanged if sym is None)."""
         return _sym(T, sym, self.character)
 
 
