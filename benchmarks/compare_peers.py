@@ -150,7 +150,7 @@ def ours_main(spec):
     times, res = [], None
     for _ in range(spec["repeat"]):
         t0 = time.perf_counter()
-        res = gw.compute(model, st, mesh=mesh, symmetry="off", chunk_size=spec["chunk"])
+        res = gw.compute(model, st, gw.Sampling(mesh=mesh), symmetry="off", run=gw.RunControl(chunk_size=spec["chunk"]))
         times.append(time.perf_counter() - t0)
     nk = int(np.prod(mesh))
 

@@ -34,7 +34,7 @@ t = time.perf_counter()
 if a["mesh"]:
     EF = np.arange(a["efermi"][0], a["efermi"][1] + 1e-9, a["efermi"][2])
     st = GMESettings(fermi_energies=EF, smearing=gw.Smearing("gaussian", 0.02))
-    gw.compute(m, st, mesh=(a["mesh"],) * 3, symmetry="off", chunk_size=a["chunk"])
+    gw.compute(m, st, gw.Sampling(mesh=(a["mesh"],) * 3), symmetry="off", run=gw.RunControl(chunk_size=a["chunk"]))
 print(json.dumps({"rss_after_load_kB": rss_loaded, "peak_kB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "seconds": time.perf_counter() - t}))
 '''

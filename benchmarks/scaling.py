@@ -49,8 +49,8 @@ def worker(name: str, chunk_size: int) -> None:
         t_load = time.perf_counter() - t0
         comm.barrier()
         t1 = time.perf_counter()
-        result = gw.compute(model, settings, mesh=(mesh,) * 3, symmetry="off", comm=comm,
-                            chunk_size=chunk_size)
+        result = gw.compute(model, settings, gw.Sampling(mesh=(mesh,) * 3), symmetry="off",
+                            run=gw.RunControl(comm=comm, chunk_size=chunk_size))
         comm.barrier()
         t_compute = time.perf_counter() - t1
         if comm.is_root:

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from gme_wannier.calculate import band_symmetry_error, compute
 from gme_wannier.integrate import GMESettings
 from gme_wannier.load import load_model
+from gme_wannier.settings import Sampling
 from gme_wannier.smearing import Smearing
 from gme_wannier.symmetry import find_symmetry, irreducible_kpoints, symmetrize_tensor
 
@@ -110,7 +111,7 @@ def main() -> None:
           f"E_F = {a.efermi} eV, T = {a.temperature} K; {os.cpu_count()} cores, load "
           f"{os.getloadavg()[0]:.1f}")
     settings = GMESettings(fermi_energies=a.efermi, smearing=Smearing.from_temperature(a.temperature))
-    compute(model, settings, mesh=(4, 4, 4), symmetry="auto")  # warm-up (imports, caches)
+    compute(model, settings, Sampling(mesh=(4, 4, 4)), symmetry="auto")  # warm-up (imports, caches)
     overheads(model, settings, a.mesh)
     report(compare(model, settings, a.mesh, a.repeat))
     if a.check_mesh:

@@ -5,8 +5,11 @@ Public API::
     load_model(seed)                     -> TBModel
     GMESettings(fermi_energies, smearing)
     Smearing(kind, width) / Smearing.from_temperature(kelvin)
-    compute(model, settings, mesh=...)   -> GMEResult (with result.alpha_error)
-    ConvergenceOptions(tolerance=0.01)   compute(..., convergence=...) picks the meshes itself
+    compute(model, settings, Sampling(mesh=...))  -> GMEResult (with result.alpha_error)
+    Sampling(mesh, shift, box, kernel, refine, convergence)   how the zone is sampled
+    ConvergenceOptions(tolerance=0.01)   Sampling(convergence=...): compute picks the meshes itself
+    SymmetryOptions(mode, symprec, magmoms, structure), RunControl(comm, chunk_size, checkpoint, ...)
+    settings_from_win(win, model, **options) -> (GMESettings, Sampling) as the CLI / postw90 read a .win
     load_result(path)                    -> GMEResult (from the JSON of a run)
     GMEError                             base class of every error caused by the inputs or options
 """
@@ -20,6 +23,8 @@ from .io.errors import GMEError  # noqa: E402
 from .load import load_model  # noqa: E402
 from .model import TBModel  # noqa: E402
 from .result import GMEResult, load_result  # noqa: E402
+from .settings import RunControl, Sampling, SymmetryOptions, settings_from_win  # noqa: E402
 from .smearing import Smearing  # noqa: E402
 
-__all__ = ["compute", "ConvergenceOptions", "GMEError", "GMESettings", "load_model", "load_result", "TBModel", "GMEResult", "Smearing", "__version__"]
+__all__ = ["compute", "ConvergenceOptions", "GMEError", "GMESettings", "load_model", "load_result", "TBModel", "GMEResult",
+           "RunControl", "Sampling", "Smearing", "SymmetryOptions", "settings_from_win", "__version__"]

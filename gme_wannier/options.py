@@ -12,7 +12,8 @@ The same rules apply to a value given as a flag and to one from the ``--config``
    intervals, and a bounded Fermi-level grid (:data:`MAX_FERMI_LEVELS`).
 
 Problems raise :class:`~gme_wannier.io.errors.OptionError` naming the option as the user wrote
-it (``--mesh`` for a flag, ``run.toml: mesh`` for a config entry). After loading,
+it (``--mesh`` for a flag, ``run.toml: mesh`` for a config entry). :func:`merge_options` gives
+the options of a sub-command (defaults < config file < flags, checked). After loading,
 :func:`check_memory` refuses runs whose largest arrays would not fit in the available memory.
 """
 
@@ -28,7 +29,7 @@ import numpy as np
 from .io.errors import OptionError
 
 __all__ = ["MAX_FERMI_LEVELS", "RULES", "check_config_types", "validate_options", "fermi_grid_size",
-           "check_memory", "available_memory", "option_name"]
+           "check_memory", "available_memory", "option_name", "load_config", "merge_options"]
 
 MAX_FERMI_LEVELS = 100_000
 """Largest number of Fermi levels of one run (--efermi / --efermi-range)."""
@@ -308,3 +309,55 @@ def check_memory(num_wann: int, n_fermi: int, *, kernel: str = "surface", n_kpoi
                           f", {ranks_per_node} rank(s) per node) but {avail / 2**30:.1f} GiB are available: "
                           f"reduce {what}, or split the run")
     return need
+
+
+# ---------------------------------------------------------------- flags + config file
+def load_config(path: str) -> dict:
+    """The options of a ``--config`` TOML file: option name (``_`` form) -> TOML value.
+
+    Raises
+    ------
+    InputFileError  naming the file when it cannot be read or is not valid TOML
+    """
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    from .io.errors import InputFileError, check_input_file, decode_text
+
+    try:
+        with open(check_input_file(path), "rb") as f:
+            data = tomllib.loads(decode_text(f.read(), path))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputFileError(path, f"not valid TOML: {exc}") from None
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def merge_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    """The options of a sub-command: :data:`gme_wannier.settings.DEFAULTS` < ``--config`` file <
+    flags, type-checked (config values) and range-checked (:func:`validate_options`); adds
+    ``mesh_given`` (whether ``mesh`` was asked for)."""
+    from .io.errors import InputFileError
+    from .settings import DEFAULTS
+
+    opts = {k: list(v) if isinstance(v, list) else v for k, v in DEFAULTS.items()}
+    origins: dict = {}
+    if getattr(args, "config", None):
+        cfg = load_config(args.config)
+        known = set(vars(args))
+        bad = sorted(set(cfg) - known)
+        if bad:
+            raise InputFileError(args.config, f"unknown option(s): {', '.join(bad)}")
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+        cfg = check_config_types(cfg, {a.dest: a for a in sub._actions}, args.config)
+        opts.update(cfg)
+        origins = {k: f"{args.config}: {k.replace('_', '-')}" for k in cfg}
+    for k, v in vars(args).items():
+        if v is not None and v is not False:
+            opts[k] = v
+            origins.pop(k, None)
+        elif k not in opts:
+            opts[k] = v
+    validate_options(opts, origins)
+    opts["mesh_given"] = getattr(args, "mesh", None) is not None or "mesh" in origins
+    return opts

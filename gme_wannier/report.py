@@ -15,6 +15,60 @@ def _fmt(x: float) -> str:
     return f"{x: .4e}"
 
 
+def approximation_record(model, settings, spin_degeneracy: int) -> dict:
+    """The ``"approximation"`` block of a result: which orbital and spin moments were used
+    (``settings`` a GMESettings) and how the bands are counted (``spin_degeneracy`` 1 or 2)."""
+    if model.spinors:
+        count = "alpha and DOS: each band counted once (spinor Wannier functions)"
+    elif spin_degeneracy == 2:
+        count = "alpha and DOS: each band counted twice (both spin states of a model without spinors)"
+    else:
+        count = ("alpha and DOS: each band counted once (one spin species; spin_degeneracy = 1 asked for a "
+                 "model without spinors)")
+    return {"orbital_moment": model.orbital_level if settings.external else "internal terms only (forced)",
+            "spin_moment": ("-(g_s/2) mu_B <sigma>, g_s = %g" % settings.g_s) if (model.has_spin and settings.spin)
+            else "none",
+            "spin_degeneracy": count + "; K: each band once, as Wannier90"}
+
+
+def convergence_warning(result, seed: str) -> Optional[str]:
+    """The warning (text after ``gme-wannier: warning: ``) when the estimated k-sampling error
+    of ``result`` is above :data:`gme_wannier.convergence.WARN_ABOVE`, else None."""
+    from .convergence import WARN_ABOVE
+
+    conv = result.info.get("convergence") or {}
+    if conv.get("estimated_error") is None or conv["estimated_error"] <= WARN_ABOVE:
+        return None
+    hint = ("raise --max-kpoints/--max-time" if conv.get("tolerance") is not None
+            else "use a denser --mesh, or --tolerance 0.01")
+    return (f"{seed}: the estimated k-sampling error of alpha is {100 * conv['estimated_error']:.0f} % of "
+            f"max|alpha_total| (> {100 * WARN_ABOVE:.0f} %): not converged; {hint}")
+
+
+def w90_texts(result, prefix: str) -> list:
+    """(path, text) of the Wannier90-style outputs of ``--w90-dat PREFIX``: ``PREFIX-gme-K_orb.dat``,
+    ``PREFIX-gme-K_spin.dat`` (zeros, said so, when the spin moment was not computed) and the
+    files of the extra quantities (:func:`gme_wannier.io.writers.w90_dat_texts`)."""
+    from .io.writers import w90_dat_texts, w90_K_text
+
+    spin_done = result.info.get("approximation", {}).get("spin_moment", "none") != "none"
+    out = []
+    for part, tag in (("orbital", "orb"), ("spin", "spin")):
+        what = f"{part} part of the K tensor" if spin_done or part == "orbital" else \
+            "spin part of the K tensor: NOT COMPUTED (no spin matrices, or --no-spin): zeros"
+        out.append((f"{prefix}-gme-K_{tag}.dat",
+                    w90_K_text(result.fermi_energies, result.K[part], f"{what}; counting: each band once, as "
+                               f"Wannier90 (alpha = {result.spin_degeneracy} x (e/hbar) x K in this run)")))
+    return out + w90_dat_texts(result.extra, result.fermi_energies, prefix)
+
+
+def convergence_method_text(growth: float) -> str:
+    """How the automatic convergence estimates its error, for the result's record (``growth``:
+    ratio r of the spacings of successive meshes)."""
+    return (f"max(|K(N_k) - K(N_k-1)|, |K(N_k-1) - K(N_k-2)| / r^2) per component over a sequence of "
+            f"uniform meshes with spacings shrinking by r = {growth}")
+
+
 #: ZMS Eqs. (17)-(18): one isotropic Weyl pair with eps_R - eps_L = 0.1 eV
 ZMS_PAIR_SPLIT_EV = 0.1
 ZMS_PAIR_ALPHA = E2_OVER_H2_EV * ZMS_PAIR_SPLIT_EV / 3.0  # A m^-2 T^-1

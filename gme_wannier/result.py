@@ -48,7 +48,7 @@ class GMEResult:
     info: dict = field(default_factory=dict)
     dos: Optional[np.ndarray] = None
     # further quantities of the same k loop (name -> dict of arrays, their own units; see
-    # calculate.compute(extra_quantities=...)) and the error estimate of alpha (nE, 3, 3),
+    # calculate.compute(quantities=...)) and the error estimate of alpha (nE, 3, 3),
     # A m^-2 T^-1 (gme_wannier.convergence); both written to the JSON
     extra: dict = field(default_factory=dict)
     alpha_error: Optional[np.ndarray] = None

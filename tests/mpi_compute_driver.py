@@ -112,8 +112,10 @@ def main(argv: list[str] | None = None) -> None:
             if comm.rank == args.bad_structure_rank:
                 structure = model.atoms.copy()
                 structure.set_cell(1.1 * model.atoms.cell, scale_atoms=True)
-            result = gw.compute(model, settings, comm=comm, structure=structure,
-                                checkpoint=args.checkpoint, checkpoint_every=0.0, **kw)
+            result = gw.compute(model, settings, gw.Sampling(mesh=kw["mesh"]),
+                                symmetry=gw.SymmetryOptions(mode=kw["symmetry"], structure=structure),
+                                run=gw.RunControl(comm=comm, chunk_size=kw["chunk_size"], checkpoint=args.checkpoint,
+                                                  checkpoint_every=0.0))
             n_eval = result.info["mesh"]["n_evaluated"]
             mine = np.concatenate([result.K[p].ravel() for p in ("orbital", "spin", "total")])
             every = comm.gather(mine)  # rank 0 only: the results of all ranks must agree

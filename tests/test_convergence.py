@@ -24,6 +24,7 @@ from gme_wannier.convergence import ConvergenceOptions, avoid_special, mesh_sequ
 from gme_wannier.integrate import GMESettings
 from gme_wannier.load import load_model
 from gme_wannier.models import weyl_pair_model
+from gme_wannier.settings import Sampling
 from gme_wannier.smearing import Smearing
 from gme_wannier.symmetry import find_symmetry, irreducible_kpoints, irreducible_points_lowmem
 
@@ -41,8 +42,8 @@ def test_embedded_submesh_is_the_coarser_mesh():
     st = GMESettings(fermi_energies=[5.9, 6.0], smearing=Smearing.from_temperature(300))
     for mesh, shift, coarse in [((12, 12, 8), (0, 0, 0), (6, 6, 4)), ((9, 9, 6), (1, 1, 1), (3, 3, 2))]:
         assert submesh_factor(mesh, shift) == (2 if coarse[0] == 6 else 3)
-        r = compute(te, st, mesh=mesh, shift=shift)
-        c = compute(te, st, mesh=coarse, shift=shift, estimate_error=False)
+        r = compute(te, st, Sampling(mesh=mesh, shift=shift))
+        c = compute(te, st, Sampling(mesh=coarse, shift=shift), estimate_error=False)
         assert r.info["convergence"]["tolerance"] is None
         expect = np.abs(r.K["total"] - c.K["total"]) * r.spin_degeneracy * units.E_OVER_HBAR
         scale = np.abs(r.alpha["total"]).max()
@@ -67,8 +68,8 @@ def _weyl_boxes(model, st, b, N=48, box_factor=6.0):
     """alpha of the lattice model from two fine boxes around its nodes (k_z = +-1/4): on a
     Fermi level between the node energies the Fermi surface is the two pockets alone."""
     L = box_factor * abs(b) / (2 * np.pi)  # k_F = b / (t a) in reduced units, t = 1 eV
-    return sum(compute(model, st, box=dict(center=(0, 0, z), b1=(L, 0, 0), b2=(0, L, 0), b3=(0, 0, L),
-                                           mesh=(N, N, N)), symmetry="off", estimate_error=False).alpha["orbital"][0]
+    return sum(compute(model, st, Sampling(box=dict(center=(0, 0, z), b1=(L, 0, 0), b2=(0, L, 0), b3=(0, 0, L),
+                                           mesh=(N, N, N))), symmetry="off", estimate_error=False).alpha["orbital"][0]
                for z in (0.25, -0.25))
 
 
@@ -78,7 +79,7 @@ def test_weyl_estimate_bounds_the_true_error():
     b, tol = 0.1, 0.05
     model = weyl_pair_model(b=b)
     st = GMESettings(fermi_energies=[0.0], smearing=Smearing.from_temperature(150))
-    r = compute(model, st, symmetry="off", convergence=ConvergenceOptions(tolerance=tol))
+    r = compute(model, st, Sampling(convergence=ConvergenceOptions(tolerance=tol)), symmetry="off")
     conv = r.info["convergence"]
     assert conv["converged"] and conv["estimated_error"] <= tol
     ref = _weyl_boxes(model, st, b)
@@ -94,10 +95,10 @@ def test_real_model_estimate_bounds_a_denser_mesh():
     te = _te()
     st = GMESettings(fermi_energies=np.arange(5.85, 6.151, 0.05), smearing=Smearing.from_temperature(300))
     tol = 0.05
-    r = compute(te, st, convergence=ConvergenceOptions(tolerance=tol))
+    r = compute(te, st, Sampling(convergence=ConvergenceOptions(tolerance=tol)))
     assert r.info["convergence"]["converged"]
     last = r.info["mesh"]["mesh"]
-    ref = compute(te, st, mesh=[avoid_special(int(round(1.5 * n))) for n in last], estimate_error=False)
+    ref = compute(te, st, Sampling(mesh=[avoid_special(int(round(1.5 * n))) for n in last]), estimate_error=False)
     true = np.abs(r.alpha["total"] - ref.alpha["total"])
     scale = np.abs(ref.alpha["total"]).max()
     assert true.max() <= 1.5 * tol * scale

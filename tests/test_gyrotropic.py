@@ -17,6 +17,7 @@ from gme_wannier.bands import Interpolator
 from gme_wannier.integrate import GMESettings
 from gme_wannier.io.writers import read_w90_gyrotropic, w90_dos_text, w90_tensor_text
 from gme_wannier.kmesh import box_mesh, uniform_mesh
+from gme_wannier.settings import Sampling
 from gme_wannier.smearing import Smearing
 from gme_wannier.symmetry import find_symmetry
 
@@ -342,7 +343,7 @@ def test_irreducible_kpoints_equal_the_whole_mesh():
     E = Interpolator(model, external=False).energies(np.random.default_rng(0).random((64, 3)))
     st = GMESettings(fermi_energies=list(np.quantile(E, [0.35, 0.6])), smearing=Smearing("gaussian", 0.1))
     qs = gy.make_quantities(list(ALL), omega=[0.1])
-    res = {m: compute(model, st, mesh=(8, 8, 8), symmetry=m, extra_quantities=qs) for m in ("auto", "off")}
+    res = {m: compute(model, st, Sampling(mesh=(8, 8, 8)), symmetry=m, quantities=qs) for m in ("auto", "off")}
     assert res["auto"].info["mesh"]["n_evaluated"] < res["off"].info["mesh"]["n_evaluated"] / 5
     flat = {m: {k: v for d in r.extra.values() for k, v in d.items()} for m, r in res.items()}
     for key in ("C", "D", "Dw", "NOA_orb", "DOS"):

@@ -11,6 +11,7 @@ from gme_wannier.load import load_model
 from gme_wannier.models import weyl_pair_model, write_model
 from gme_wannier.moments import degenerate_groups, orbital_G, rotation_D
 from gme_wannier.smearing import Smearing
+from gme_wannier.settings import Sampling
 
 
 def _weyl_alpha(model, b, N=40, box_factor=6.0):
@@ -21,7 +22,7 @@ def _weyl_alpha(model, b, N=40, box_factor=6.0):
     tot = 0.0
     for z in (0.25, -0.25):
         box = dict(center=(0, 0, z), b1=(L, 0, 0), b2=(0, L, 0), b3=(0, 0, L), mesh=(N, N, N))
-        tot = tot + compute(model, st, box=box, symmetry="off").alpha["orbital"][0]
+        tot = tot + compute(model, st, Sampling(box=box), symmetry="off").alpha["orbital"][0]
     return tot
 
 
@@ -48,8 +49,8 @@ def test_swapping_node_energies_flips_sign():
 def test_parity_symmetric_model_gives_zero():
     m = weyl_pair_model(b=0.3, parity_symmetric=True)
     st = GMESettings(fermi_energies=[-0.5, 0.2, 0.6], smearing=Smearing("gaussian", 0.1))
-    alpha = compute(m, st, mesh=(16, 16, 16), symmetry="off").alpha["orbital"]
-    chiral = compute(weyl_pair_model(b=0.3), st, mesh=(16, 16, 16), symmetry="off").alpha["orbital"]
+    alpha = compute(m, st, Sampling(mesh=(16, 16, 16)), symmetry="off").alpha["orbital"]
+    chiral = compute(weyl_pair_model(b=0.3), st, Sampling(mesh=(16, 16, 16)), symmetry="off").alpha["orbital"]
     assert np.abs(chiral).max() > 1e6
     assert np.abs(alpha).max() < 1e-10 * np.abs(chiral).max()
 
@@ -57,8 +58,8 @@ def test_parity_symmetric_model_gives_zero():
 def test_mirror_image_gives_opposite_alpha():
     m = weyl_pair_model(b=0.3)
     st = GMESettings(fermi_energies=[0.1, 0.4], smearing=Smearing("gaussian", 0.1))
-    a = compute(m, st, mesh=(12, 12, 12), symmetry="off").alpha["orbital"]
-    am = compute(m.mirrored(0), st, mesh=(12, 12, 12), symmetry="off").alpha["orbital"]
+    a = compute(m, st, Sampling(mesh=(12, 12, 12)), symmetry="off").alpha["orbital"]
+    am = compute(m.mirrored(0), st, Sampling(mesh=(12, 12, 12)), symmetry="off").alpha["orbital"]
     np.testing.assert_allclose(am, -a, atol=1e-9 * np.abs(a).max())
 
 
@@ -101,8 +102,8 @@ def _gapped_model():
 def test_fermi_sea_equals_fermi_surface(smearing):
     model = _gapped_model()
     st = GMESettings(fermi_energies=[3.3, 3.8], smearing=smearing)
-    surf = compute(model, st, mesh=(32, 32, 32), symmetry="off").K["orbital"]
-    sea = compute(model, st, mesh=(32, 32, 32), symmetry="off", kernel="sea").K["orbital"]
+    surf = compute(model, st, Sampling(mesh=(32, 32, 32)), symmetry="off").K["orbital"]
+    sea = compute(model, st, Sampling(mesh=(32, 32, 32), kernel="sea"), symmetry="off").K["orbital"]
     assert np.abs(surf).max() > 0
     np.testing.assert_allclose(sea, surf, atol=1e-4 * np.abs(surf).max())
 
@@ -119,7 +120,7 @@ def test_dos_counts_every_state_of_a_degenerate_group():
     m2 = TBModel(real_lattice=m.real_lattice, iRvec=m.iRvec, H_R=H2, centres_cart=np.zeros((4, 3)),
                  spinors=True, name="doubled")
     st = GMESettings(fermi_energies=[0.1, 0.4], smearing=Smearing("gaussian", 0.1))
-    a = compute(m, st, mesh=(8, 8, 8), symmetry="off")
-    b = compute(m2, st, mesh=(8, 8, 8), symmetry="off")
+    a = compute(m, st, Sampling(mesh=(8, 8, 8)), symmetry="off")
+    b = compute(m2, st, Sampling(mesh=(8, 8, 8)), symmetry="off")
     np.testing.assert_allclose(b.dos, 2 * a.dos, rtol=1e-12)
     np.testing.assert_allclose(b.K["total"], 2 * a.K["total"], rtol=1e-10, atol=1e-12 * np.abs(a.K["total"]).max())

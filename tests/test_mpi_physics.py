@@ -68,7 +68,8 @@ def serial(name: str) -> gw.GMEResult:
     model, settings, kw = drv.build_case(name)
     kw["chunk_size"] = 200  # the default chunking: the serial reference is chunked differently
     with threadpool_limits(limits=1):
-        return gw.compute(model, settings, comm=SerialComm(), **kw)
+        return gw.compute(model, settings, gw.Sampling(mesh=kw["mesh"]), symmetry=kw["symmetry"],
+                          run=gw.RunControl(comm=SerialComm(), chunk_size=kw["chunk_size"]))
 
 
 _REFERENCES: dict[str, gw.GMEResult] = {}

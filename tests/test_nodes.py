@@ -16,6 +16,7 @@ from gme_wannier.load import load_model
 from gme_wannier.model import TBModel
 from gme_wannier.models import weyl_pair_model
 from gme_wannier.nodes import find_nodes
+from gme_wannier.settings import Sampling
 from gme_wannier.sheets import decompose, sheets_figure
 from gme_wannier.smearing import Smearing
 
@@ -69,7 +70,7 @@ def test_weyl_pockets_equal_zms_eq16_and_chern_numbers():
     for nd in nodes:
         box = dict(center=nd.k_reduced, b1=(L, 0, 0), b2=(0, L, 0), b3=(0, 0, L), mesh=(32, 32, 32))
         dec = decompose(model, st, box=box)
-        full = compute(model, st, box=box, symmetry="off").alpha["total"]
+        full = compute(model, st, Sampling(box=box), symmetry="off").alpha["total"]
         np.testing.assert_allclose(dec.alpha, full, rtol=0, atol=1e-10 * np.abs(full).max())
         pockets = [s for s in dec.sheets[0] if s["sheet"]]
         assert len(pockets) == 1
@@ -87,7 +88,7 @@ def test_weyl_whole_zone_sheets_sum_and_chern():
     model = weyl_pair_model(b=0.5)
     st = GMESettings(fermi_energies=[0.05], smearing=Smearing.from_temperature(900))
     dec = decompose(model, st, mesh=(40, 40, 40))
-    full = compute(model, st, mesh=(40, 40, 40), symmetry="off").alpha["total"]
+    full = compute(model, st, Sampling(mesh=(40, 40, 40)), symmetry="off").alpha["total"]
     np.testing.assert_allclose(dec.alpha, full, rtol=0, atol=1e-10 * np.abs(full).max())
     sheets = sorted((s for s in dec.sheets[0] if s["sheet"]), key=lambda s: s["chern"])
     assert [s["band"] for s in sheets] == [2, 1]
@@ -209,7 +210,7 @@ def test_srsi2_node_sets_of_the_user_guide(srsi2):
 def test_srsi2_sheets_sum_to_the_integrated_alpha(srsi2):
     st = GMESettings(fermi_energies=[8.46, 8.5], smearing=Smearing.from_temperature(300))
     dec = decompose(srsi2, st, mesh=(12, 12, 12))
-    full = compute(srsi2, st, mesh=(12, 12, 12), symmetry="off")
+    full = compute(srsi2, st, Sampling(mesh=(12, 12, 12)), symmetry="off")
     ref = full.alpha["total"]
     np.testing.assert_allclose(dec.alpha, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
     for e in range(2):

@@ -20,6 +20,7 @@ from gme_wannier.calculate import compute
 from gme_wannier.integrate import GMESettings
 from gme_wannier.io.writers import read_w90_K
 from gme_wannier.load import load_model
+from gme_wannier.settings import Sampling
 from gme_wannier.smearing import Smearing
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -60,7 +61,7 @@ def test_te_toy_reproduces_wannier90_benchmark():
     assert "use_ws_distance=false" in model.provenance["ws_distance"]
     box = {"center": [0.33333, 0.33333, 0.5], "b1": [0.2, 0, 0], "b2": [0, 0.2, 0], "b3": [0, 0, 0.2],
            "mesh": [5, 5, 5]}
-    K = compute(model, _postw90_settings(ef, 0.1), box=box, symmetry="off").K["orbital"]
+    K = compute(model, _postw90_settings(ef, 0.1), Sampling(box=box), symmetry="off").K["orbital"]
     # E_F = 2 and 10 eV are outside the bands (K = 0 exactly in the file and here)
     mx = np.abs(Kref).max(axis=(1, 2))
     assert np.all(np.abs(K[mx == 0]) < 1e-25)
@@ -68,7 +69,7 @@ def test_te_toy_reproduces_wannier90_benchmark():
     assert sel.sum() >= 2
     assert r.max() < 1e-3, r
     # the wannierberri convention does not reproduce it (different real-space matrices)
-    Kwb = compute(load_model(TOY), _postw90_settings(ef, 0.1), box=box, symmetry="off").K["orbital"]
+    Kwb = compute(load_model(TOY), _postw90_settings(ef, 0.1), Sampling(box=box), symmetry="off").K["orbital"]
     assert rel_per_ef(Kwb, Kref, floor=0.0)[0].max() > 0.1
 
 
@@ -82,7 +83,7 @@ def test_te_tut24_full_bz_matches_postw90(ws):
     from gme_wannier.io.win import read_win
 
     model = load_postw90_model(TUT, read_win(TUT + ".win"), use_ws_distance=(ws == "T"))
-    K = compute(model, _postw90_settings(ef, 0.02), mesh=(24, 24, 24), symmetry="off").K["orbital"]
+    K = compute(model, _postw90_settings(ef, 0.02), Sampling(mesh=(24, 24, 24)), symmetry="off").K["orbital"]
     r, sel = rel_per_ef(K, Kref)
     assert sel.sum() >= 20
     assert r.max() < 1e-3, r
@@ -135,7 +136,7 @@ def test_te_tut24_matches_wannierberri_on_mesh_without_degenerate_points():
     a = np.load(os.path.join(REF, "Te_tut24_full20_smr0.02_wannierberri.npz"))
     b = np.load(os.path.join(REF, "Te_tut24_full20_smr0.02_dE2e-4_wannierberri.npz"))
     ef, Kref = a["efermi"], a["K_orb"]
-    K = compute(load_model(TUT), _wb_settings(ef), mesh=(20, 20, 20), symmetry="off").K["orbital"]
+    K = compute(load_model(TUT), _wb_settings(ef), Sampling(mesh=(20, 20, 20)), symmetry="off").K["orbital"]
     mx = np.abs(Kref).max(axis=(1, 2))
     diff = np.abs(K - Kref).max(axis=(1, 2))
     peer_err = np.abs(Kref - b["K_orb"]).max(axis=(1, 2))
@@ -158,7 +159,7 @@ def test_te_qe_wannierberri_npz_orbital_and_spin():
     ef = ref["efermi"]
     model = load_wannierberri_npz(QEWB)
     assert model.has_spin and model.has_external_terms
-    res = compute(model, _wb_settings(ef), mesh=(16, 16, 16), symmetry="off")
+    res = compute(model, _wb_settings(ef), Sampling(mesh=(16, 16, 16)), symmetry="off")
     Kref = ref["K_orb"]
     mx = np.abs(Kref).max(axis=(1, 2))
     peak = mx > 0.5 * mx.max()

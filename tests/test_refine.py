@@ -6,6 +6,7 @@ from gme_wannier.calculate import compute
 from gme_wannier.integrate import GMESettings
 from gme_wannier.models import weyl_pair_model
 from gme_wannier.refine import compute_refined, mark_cells
+from gme_wannier.settings import RunControl, Sampling
 from gme_wannier.smearing import Smearing
 
 
@@ -13,7 +14,7 @@ def test_refined_weyl_model_equals_uniform_dense_mesh():
     m = weyl_pair_model(b=0.2)
     st = GMESettings(fermi_energies=[0.0, 0.05, 0.3], smearing=Smearing("gaussian", 0.02))
     K, info = compute_refined(m, st, (8, 8, 8), (2, 2, 2))
-    dense = compute(m, st, mesh=(64, 64, 64), symmetry="off", chunk_size=4000).K
+    dense = compute(m, st, Sampling(mesh=(64, 64, 64)), symmetry="off", run=RunControl(chunk_size=4000)).K
     for part in ("orbital", "total"):
         np.testing.assert_allclose(K[part], dense[part], rtol=0, atol=1e-9 * np.abs(dense[part]).max())
     assert info["dense_mesh"] == [64, 64, 64]

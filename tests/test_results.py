@@ -19,6 +19,7 @@ from gme_wannier.fermi import band_energies, band_report, bands_below_wannier_wi
 from gme_wannier.io.win import read_win
 from gme_wannier.model import TBModel
 from gme_wannier.result import GMEResult
+from gme_wannier.settings import Sampling
 from gme_wannier.symmetry import find_symmetry
 from gme_wannier.units import E_OVER_HBAR, k_B_eV
 
@@ -364,8 +365,8 @@ def test_python_snippet_of_the_readme_gives_both_spins():
     """The README's Python use: spinless SrSi2 counted twice by default (= --spin-degeneracy 2)."""
     model = load_model(SRSI2, cache=True)
     st = GMESettings(fermi_energies=[8.5], smearing=Smearing.from_temperature(300))
-    r = compute(model, st, mesh=(6, 6, 6))
-    r1 = compute(model, st, mesh=(6, 6, 6), spin_degeneracy=1)
+    r = compute(model, st, Sampling(mesh=(6, 6, 6)))
+    r1 = compute(model, st, Sampling(mesh=(6, 6, 6)), spin_degeneracy=1)
     assert r.spin_degeneracy == 2
     np.testing.assert_allclose(r.alpha["total"], 2 * r1.alpha["total"], rtol=1e-12)
     np.testing.assert_array_equal(r.K["total"], r1.K["total"])

@@ -14,6 +14,7 @@ from conftest import MPIRUN
 from gme_wannier.calculate import compute
 from gme_wannier.integrate import GMESettings
 from gme_wannier.load import load_model
+from gme_wannier.settings import RunControl, Sampling
 from gme_wannier.smearing import Smearing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,8 +53,8 @@ def test_resume_from_checkpoint(case, tmp_path):
     st = GMESettings(fermi_energies=[8.45, 8.5], smearing=Smearing.from_temperature(300))
     kw = ({"mesh": (6, 6, 6), "refine": (2, 2)} if case == "refine" else {"mesh": (16, 16, 16), "kernel": "tetra"})
     ck = str(tmp_path / "ck")
-    r1 = compute(model, st, checkpoint=ck, checkpoint_every=0, estimate_error=False, **kw)
+    r1 = compute(model, st, Sampling(**kw), run=RunControl(checkpoint=ck, checkpoint_every=0), estimate_error=False)
     assert any(f.startswith("ck.rank") for f in os.listdir(tmp_path))
-    r2 = compute(model, st, checkpoint=ck, checkpoint_every=0, estimate_error=False, **kw)
+    r2 = compute(model, st, Sampling(**kw), run=RunControl(checkpoint=ck, checkpoint_every=0), estimate_error=False)
     assert r2.info["checkpoint"]["resumed_chunks"] > 0
     np.testing.assert_array_equal(r2.K["total"], r1.K["total"])

@@ -15,6 +15,7 @@ from gme_wannier import testmodels
 from gme_wannier.calculate import compute
 from gme_wannier.integrate import GMESettings
 from gme_wannier.load import load_model
+from gme_wannier.settings import Sampling, SymmetryOptions
 from gme_wannier.smearing import Smearing
 from gme_wannier.symmetry import find_symmetry, kspace_operations
 
@@ -25,7 +26,7 @@ MESH = (12, 12, 12)
 
 def _run(model, fermi, mesh=MESH, temperature=1000.0, **kw):
     st = GMESettings(fermi_energies=fermi, smearing=Smearing.from_temperature(temperature))
-    return {mode: compute(model, st, mesh=mesh, symmetry=mode, **kw) for mode in ("auto", "off")}
+    return {mode: compute(model, st, Sampling(mesh=mesh), symmetry=SymmetryOptions(mode=mode, **kw)) for mode in ("auto", "off")}
 
 
 def _rel(a, b):
@@ -231,7 +232,7 @@ SRSI2_EF = [8.45, 8.5, 8.55]
 
 def test_srsi2_isotropic(srsi2_model):
     st = GMESettings(fermi_energies=SRSI2_EF, smearing=Smearing.from_temperature(300.0))
-    res = compute(srsi2_model, st, mesh=MESH, symmetry="auto")
+    res = compute(srsi2_model, st, Sampling(mesh=MESH), symmetry="auto")
     info = res.info["symmetry"]
     assert (info["number"], info["pointgroup"]) == (212, "432")
     assert info["allowed_form"]["form"] == "a*1"

@@ -7,6 +7,7 @@ from gme_wannier.calculate import compute
 from gme_wannier.integrate import GMESettings
 from gme_wannier.kmesh import uniform_mesh
 from gme_wannier.models import weyl_pair_model
+from gme_wannier.settings import RunControl, Sampling
 from gme_wannier.tetra import fermi_surface_weights, tetra_corner_weights, tetrahedra
 
 B = 2 * np.pi * np.eye(3)  # reciprocal rows of a unit cubic cell (a = 1 Angstrom)
@@ -85,8 +86,8 @@ def test_tetra_kernel_converges_on_weyl_model():
     48^3 within 3 % of 64^3, and the Fermi-surface DOS is positive."""
     m = weyl_pair_model(b=0.3)
     st = GMESettings(fermi_energies=[0.5])
-    ref = compute(m, st, mesh=(64, 64, 64), symmetry="off", kernel="tetra", chunk_size=5000)
-    t48 = compute(m, st, mesh=(48, 48, 48), symmetry="off", kernel="tetra", chunk_size=5000)
+    ref = compute(m, st, Sampling(mesh=(64, 64, 64), kernel="tetra"), symmetry="off", run=RunControl(chunk_size=5000))
+    t48 = compute(m, st, Sampling(mesh=(48, 48, 48), kernel="tetra"), symmetry="off", run=RunControl(chunk_size=5000))
     np.testing.assert_allclose(np.diag(t48.K["orbital"][0]), np.diag(ref.K["orbital"][0]), rtol=0.03)
     assert t48.dos[0] > 0
     np.testing.assert_allclose(t48.dos, ref.dos, rtol=0.03)
@@ -96,5 +97,4 @@ def test_tetra_kernel_rejects_box():
     from gme_wannier.io.errors import GMEInputError
 
     with pytest.raises(GMEInputError):
-        compute(weyl_pair_model(), GMESettings(), kernel="tetra", symmetry="off",
-                box=dict(center=(0, 0, 0), mesh=(4, 4, 4)))
+        compute(weyl_pair_model(), GMESettings(), Sampling(box=dict(center=(0, 0, 0), mesh=(4, 4, 4)), kernel="tetra"), symmetry="off")

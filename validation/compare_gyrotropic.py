@@ -57,6 +57,7 @@ def run_ours(model, ref, *, box=None, mesh=None, eigval_max=None, smr=0.02):
     """Our tensors with the settings of the reference; returns dict name -> array like ref."""
     from gme_wannier import gyrotropic as gy
     from gme_wannier.calculate import compute
+    from gme_wannier.settings import Sampling
     from gme_wannier.integrate import GMESettings
     from gme_wannier.smearing import Smearing
 
@@ -66,8 +67,8 @@ def run_ours(model, ref, *, box=None, mesh=None, eigval_max=None, smr=0.02):
     t0 = time.perf_counter()
     kw = dict(box=box) if box is not None else dict(mesh=mesh)
     out = {}
-    if "extra_quantities" in inspect.signature(compute).parameters:
-        res = compute(model, st, symmetry="off", extra_quantities=qs, **kw)
+    if "quantities" in inspect.signature(compute).parameters:
+        res = compute(model, st, Sampling(**kw), symmetry="off", quantities=qs)
         out = {"K_orb": res.K["orbital"][None], "K_spin": res.K["spin"][None]}
         for q in qs:
             out.update(res.extra[q.name])

@@ -96,6 +96,7 @@ def model_for(seed, conv, ws):
 
 def run_case(case, data):
     from gme_wannier.calculate import compute
+    from gme_wannier.settings import Sampling
     from gme_wannier.integrate import GMESettings
     from gme_wannier.smearing import Smearing
 
@@ -108,9 +109,9 @@ def run_case(case, data):
     if N is None:
         box = {"center": [0.33333, 0.33333, 0.5], "b1": [0.2, 0, 0], "b2": [0, 0.2, 0], "b3": [0, 0, 0.2],
                "mesh": [5, 5, 5]}
-        res = compute(model, st, box=box, symmetry="off")
+        res = compute(model, st, Sampling(box=box), symmetry="off")
     else:
-        res = compute(model, st, mesh=(N, N, N), symmetry="off")
+        res = compute(model, st, Sampling(mesh=(N, N, N)), symmetry="off")
     rows = []
     for key in keys:
         K = res.K["orbital" if key == "K_orb" else "spin"]
