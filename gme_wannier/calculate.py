@@ -29,6 +29,7 @@ def model_fingerprint(model: TBModel) -> str:
     return h.hexdigest()[:16]
 
 
+# compute() is ~85 lines, 37 of them its docstring: the steps are the helpers below it
 def compute(model: TBModel, settings: GMESettings, sampling: Optional[Sampling] = None, *,
             symmetry: Union[str, SymmetryOptions] = "auto", quantities: Sequence = (),
             spin_degeneracy: Optional[int] = None, run: Optional[RunControl] = None,
