@@ -323,10 +323,8 @@ def _cmd_info(args) -> int:
 def _cmd_screen(args, parser) -> int:
     from .io.writers import write_text
     from .parallel import get_comm, guard
-    from .report import screen_row, screen_table
-
+    from .report import screen_table
     from .sanity import check_outputs, output_paths
-
     from .screen import read_records, record_text, records_path, screen_one, settings_key, sort_rows
 
     o = merge_options(args, parser)
