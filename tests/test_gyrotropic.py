@@ -356,17 +356,28 @@ def test_irreducible_kpoints_equal_the_whole_mesh():
         assert np.abs(T - iso).max() < 1e-12 * np.abs(T).max(), key
 
 
-def _noa_postw90_loops(ch, EF, z, emax=np.inf):
-    """gyrotropic_get_NOA_k of postw90 3.1 transcribed loop by loop (one k-point, band data of
-    Interpolator.evaluate), for the check of the vectorised kernel: returns G_orb, G_spin
+def _full_rotation(interp, k):
+    """Energies and whole band-basis matrices dH, A, sigma at one k-point, by full rotations
+    U^+ X U of the Wannier-gauge matrices (independent of the column kernel)."""
+    W = interp.wannier_gauge(np.asarray(k, dtype=float)[None])
+    H = W["H"][0, 0]
+    E, U = np.linalg.eigh(0.5 * (H + H.conj().T))
+
+    def rot(X):
+        return U.conj().T @ X @ U
+    return E, rot(W["dH"][0]), rot(W["A"][0]), rot(W["S"][0])
+
+
+def _noa_postw90_loops(interp, k, EF, z, emax=np.inf):
+    """gyrotropic_get_NOA_k of postw90 3.1 transcribed loop by loop (one k-point, full
+    rotations), for the check of the vectorised kernel: returns G_orb, G_spin
     (nomega, 3, 3) before the unit factors and the k weight."""
-    E, V = ch.E[0], ch.V[0]
+    E, V, A, S = _full_rotation(interp, k)
     nw = len(E)
     dE = E[None, :] - E[:, None]  # [n, m] = E_m - E_n
     Dh = np.where(np.abs(dE) < 1e-7, 0.0, V / np.where(np.abs(dE) < 1e-7, 1.0, dE))
-    AA = ch.A[0] + 1j * Dh
+    AA = A + 1j * Dh
     v = np.einsum("ann->an", V).real
-    S = ch.S[0]
     cyc = ((1, 2), (2, 0), (0, 1))
     Go, Gs = np.zeros((len(z), 3, 3)), np.zeros((len(z), 3, 3))
     occ = [n for n in range(nw) if E[n] < EF]
@@ -419,7 +430,7 @@ def test_noa_kernel_equals_postw90_loops():
     for ie, ef in enumerate(EFs):
         ref_o = ref_s = 0
         for kk in k:
-            go, gs = _noa_postw90_loops(Interpolator(model).evaluate(kk[None]), ef, z)
+            go, gs = _noa_postw90_loops(Interpolator(model), kk, ef, z)
             ref_o, ref_s = ref_o + go, ref_s + gs
         assert np.abs(ref_o).max() > 1e-3 and np.abs(ref_s).max() > 1e-3
         assert _rel(got["NOA_orb"][:, ie], ref_o) < 1e-10

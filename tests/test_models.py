@@ -9,9 +9,10 @@ from gme_wannier.calculate import compute
 from gme_wannier.integrate import GMESettings
 from gme_wannier.load import load_model
 from gme_wannier.models import weyl_pair_model, write_model
-from gme_wannier.moments import degenerate_groups, orbital_G, rotation_D
-from gme_wannier.smearing import Smearing
+from gme_wannier.banddata import band_data
+from gme_wannier.integrate import gme_moments
 from gme_wannier.settings import Sampling
+from gme_wannier.smearing import Smearing
 
 
 def _weyl_alpha(model, b, N=40, box_factor=6.0):
@@ -77,9 +78,9 @@ def test_orbital_moment_equals_two_band_formula():
     interp = Interpolator(model)
     rng = np.random.default_rng(1)
     k_red = rng.random((20, 3))
-    ch = interp.evaluate(k_red)
-    labels = degenerate_groups(ch.E, 1e-8)
-    G = orbital_G(ch, rotation_D(ch.V, ch.E, labels))  # (nk, 3, 2), e/(2 hbar) units
+    bd, _ = band_data(interp, k_red, degen_thresh=1e-8, columns="all")
+    Gc, Phi = gme_moments(bd)
+    G = Gc - bd.E[:, None, :] * Phi  # (nk, 3, 2), e/(2 hbar) units
     for ik, kr in enumerate(k_red):
         d, dd = _d_vector(kr @ model.recip_lattice)
         dn2 = d @ d

@@ -53,8 +53,7 @@ def _fermi_levels(model, fractions=(0.35, 0.5, 0.65)):
     """Fermi levels at given fractions of the band range (inside bands: non-zero alpha)."""
     from gme_wannier.bands import Interpolator
 
-    E = Interpolator(model, external=False, spin=False).evaluate(
-        np.random.default_rng(0).random((64, 3))).E
+    E = Interpolator(model, external=False, spin=False).energies(np.random.default_rng(0).random((64, 3)))
     return list(np.quantile(E, fractions))
 
 

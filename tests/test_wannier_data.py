@@ -16,7 +16,8 @@ from gme_wannier.bands import Interpolator
 from gme_wannier.cli import main
 from gme_wannier.io.errors import InputFileError
 from gme_wannier.load import load_model
-from gme_wannier.moments import degenerate_groups, orbital_parts, rotation_D
+from gme_wannier.banddata import band_data
+from gme_wannier.integrate import gme_moments
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +50,9 @@ def test_moments_match_wannierberri_per_k(te24):
         logging.disable(logging.NOTSET)
     interp = Interpolator(te24)
     for k in [(0.1, 0.2, 0.3), (0.3, 0.31, 0.45)]:
-        ch = interp.evaluate(np.array([k]))
-        D = rotation_D(ch.V, ch.E, degenerate_groups(ch.E, 1e-6))
-        Gc, Phi = orbital_parts(ch, D)
-        G = (Gc - ch.E[:, None, :] * Phi)[0]
+        bd, _ = band_data(interp, np.array([k]), degen_thresh=1e-6, columns="all")
+        Gc, Phi = gme_moments(bd)
+        G = (Gc - bd.E[:, None, :] * Phi)[0]
         for n in range(te24.num_wann):
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
                 r = wb.evaluate_k(system, k=k, formula={"morb": frml.morb, "Omega": frml.Omega}, iband=[n],
