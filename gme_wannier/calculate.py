@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 import json
 import time
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
@@ -81,18 +82,15 @@ def compute(model: TBModel, settings: GMESettings, sampling: Optional[Sampling] 
     t0 = time.perf_counter()
     crystal = _crystal(model, settings, symopts, sampling)
     fp = run_fingerprint(model, settings, sampling, symopts.mode, run.chunk_size, quantities)
-    fixed = dict(shift=sampling.shift, box=sampling.box, sym=crystal.sym if crystal.use else None, comm=comm,
-                 chunk_size=run.chunk_size, kernel=sampling.kernel, checkpoint_every=run.checkpoint_every,
-                 progress=run.progress, refine=sampling.refine, refine_margin=sampling.refine_margin,
-                 extra_quantities=quantities)
+    run = replace(run, comm=comm)
+    fixed = dict(sym=crystal.sym if crystal.use else None, run=run, quantities=quantities)
     if sampling.convergence is not None:
-        raw, K, K_err, mesh_info, extra_raw, n_eval = _converged(model, settings, sampling.convergence, fixed,
-                                                                 fp, run.checkpoint, crystal.project)
+        raw, K, K_err, mesh_info, extra_raw, n_eval = _converged(model, settings, sampling, fixed, fp,
+                                                                 crystal.project)
         n_resumed, method = 0, convergence_method_text(sampling.convergence.growth)
     else:
-        raw, mesh_info, extra_raw, n_resumed = fixed_sampling(
-            model, settings, mesh=sampling.mesh, checkpoint=run.checkpoint, fingerprint=fp,
-            estimate_error=estimate_error, **fixed)
+        raw, mesh_info, extra_raw, n_resumed = fixed_sampling(model, settings, sampling, fingerprint=fp,
+                                                              estimate_error=estimate_error, **fixed)
         n_eval = mesh_info.get("n_evaluated", mesh_info.get("n_kpoints", 0))
         K, K_err, method = _fixed_error(raw, model, settings, crystal.project, mesh_info)
     extra = {q.name: q.finish(extra_raw, model, settings, crystal.sym if crystal.use else None) for q in quantities}
@@ -175,21 +173,23 @@ def run_fingerprint(model: TBModel, settings: GMESettings, sampling: Sampling, s
                       sort_keys=True, default=str)
 
 
-def _converged(model, settings, convergence, fixed: dict, fp: str, checkpoint, project):
+def _converged(model, settings, sampling, fixed: dict, fp: str, project):
     """The automatic convergence: (raw, K, K_err, record, extra raw sums, k-points evaluated)."""
     from .convergence import converge
 
+    run, convergence = fixed["run"], sampling.convergence
+
     def run_mesh(m):
         tag = "x".join(map(str, m))
-        r, rec, xr, _ = fixed_sampling(model, settings, mesh=m, estimate_error=False,
-                                       checkpoint=f"{checkpoint}.mesh{tag}" if checkpoint else None,
-                                       fingerprint=fp + tag, **fixed)
+        ckpt = f"{run.checkpoint}.mesh{tag}" if run.checkpoint else None
+        r, rec, xr, _ = fixed_sampling(model, settings, replace(sampling, mesh=tuple(m), convergence=None),
+                                       sym=fixed["sym"], run=replace(run, checkpoint=ckpt),
+                                       quantities=fixed["quantities"], fingerprint=fp + tag, estimate_error=False)
         run_mesh.extra = xr
         return r, rec
 
-    comm = fixed["comm"]
     say = (lambda line: print(f"gme-wannier: {line}", flush=True)) \
-        if fixed["progress"] is not False and comm.is_root else None
+        if run.progress is not False and run.comm.is_root else None
     raw, K_err, mesh_info = converge(run_mesh, lambda r: project(to_ampere(r, model, settings)["total"]),
                                      convergence, model.recip_lattice, say=say)
     K = {p: project(v) for p, v in to_ampere(raw, model, settings).items()}

@@ -7,7 +7,8 @@ the MPI ranks, checkpoints, progress); :func:`gme_wannier.convergence.converge` 
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from dataclasses import replace
+from typing import Sequence
 
 import numpy as np
 
@@ -56,62 +57,68 @@ def _points(mesh, shift, box, sym) -> tuple[np.ndarray, np.ndarray, dict]:
     return k_red, weights, info
 
 
-def fixed_sampling(model: TBModel, st: GMESettings, *, mesh, shift, box: Optional[dict], sym, comm,
-                   chunk_size: int, kernel: str, checkpoint: Optional[str], checkpoint_every: float,
-                   progress, refine: Sequence[int], refine_margin: float, fingerprint: str,
-                   extra_quantities: Sequence = (), estimate_error: bool = True,
-                   ) -> tuple[dict, dict, dict, int]:
-    """Sums of one fixed sampling (keyword-only options as in :func:`gme_wannier.calculate.compute`;
-    one function with the options of every sampler, so the callers need not know them apart).
+def fixed_sampling(model: TBModel, st: GMESettings, sampling, *, sym, run, fingerprint: str = "",
+                   quantities: Sequence = (), estimate_error: bool = True) -> tuple[dict, dict, dict, int]:
+    """Sums of one fixed sampling.
+
+    sampling : :class:`gme_wannier.settings.Sampling` (mesh, shift, box, kernel, refinement; its
+        ``convergence`` is not used here); sym : CrystalSymmetry for irreducible points, or None;
+    run : :class:`gme_wannier.settings.RunControl` with ``comm`` set; fingerprint : the run's
+    identity for the checkpoint; quantities : further quantities summed in the same k loop.
 
     Returns ``raw`` (the GME sums ``orb``, ``spin``, ``dos``, and with ``estimate_error`` the
     same on the embedded or halved coarser sampling under ``"<key>@coarse"``), the mesh record
-    (with ``error_method``), the raw sums of ``extra_quantities`` and the number of chunks
-    resumed from the checkpoint.
+    (with ``error_method``), the raw sums of ``quantities`` and the number of chunks resumed
+    from the checkpoint.
     """
     from .checkpoint import Checkpoint
     from .progress import Progress
 
-    if refine:
-        ckpt = Checkpoint(checkpoint, fingerprint, every_seconds=checkpoint_every, keep=True) if checkpoint else None
-        return _refined(model, st, mesh, refine, refine_margin, comm, estimate_error, ckpt, None)
-    k_red, weights, info = (None, None, {"type": "uniform", "mesh": list(check_mesh(mesh)), "shift": [0, 0, 0],
-                                         "n_full": int(np.prod(mesh)), "n_evaluated": int(np.prod(mesh))}) \
-        if kernel == "tetra" else _points(mesh, shift, box, sym)
-    ckpt = Checkpoint(checkpoint, fingerprint, every_seconds=checkpoint_every, keep=True) if checkpoint else None
-    bar = Progress(info.get("n_evaluated", info.get("n_kpoints")), enabled=progress) \
-        if progress is not False and comm.is_root else None
+    s, comm = sampling, run.comm
+    ckpt = Checkpoint(run.checkpoint, fingerprint, every_seconds=run.checkpoint_every, keep=True) \
+        if run.checkpoint else None
+    if s.refine:
+        return _refined(model, st, s.mesh, s.refine, s.refine_margin, comm, estimate_error, ckpt, None)
+    k_red, weights, info = (None, None, {"type": "uniform", "mesh": list(check_mesh(s.mesh)), "shift": [0, 0, 0],
+                                         "n_full": int(np.prod(s.mesh)), "n_evaluated": int(np.prod(s.mesh))}) \
+        if s.kernel == "tetra" else _points(s.mesh, s.shift, s.box, sym)
+    bar = Progress(info.get("n_evaluated", info.get("n_kpoints")), enabled=run.progress) \
+        if run.progress is not False and comm.is_root else None
     sets, method = None, None
-    if kernel == "tetra":
-        raw = sum_over_mesh_tetra(model, mesh, st, comm=comm, chunk_size=chunk_size, checkpoint=ckpt, progress=bar)
+    if s.kernel == "tetra":
+        raw = sum_over_mesh_tetra(model, s.mesh, st, comm=comm, chunk_size=run.chunk_size, checkpoint=ckpt,
+                                  progress=bar)
     else:
-        if estimate_error and kernel == "surface":
-            f = None
-            if box is None:
-                from .convergence import submesh_factor, submesh_weights
-
-                f = submesh_factor(info["mesh"], shift)
-                if f is not None:
-                    sets = {"coarse": submesh_weights(k_red, weights, info["mesh"], f, shift)}
-                    method = (f"|K(N) - K(N/{f})| per component on the embedded mesh N/{f} = "
-                              f"{[n // f for n in info['mesh']]} (free: same points)")
-        raw = sum_over_kpoints(model, k_red, weights, st, comm=comm, chunk_size=chunk_size, kernel=kernel,
-                               checkpoint=ckpt, progress=bar, weight_sets=sets, extra=extra_quantities)
+        if estimate_error and s.kernel == "surface" and s.box is None:
+            sets, method = _embedded(k_red, weights, info["mesh"], s.shift)
+        raw = sum_over_kpoints(model, k_red, weights, st, comm=comm, chunk_size=run.chunk_size, kernel=s.kernel,
+                               checkpoint=ckpt, progress=bar, weight_sets=sets, extra=quantities)
     n_resumed = int(ckpt.n_resumed) if ckpt is not None else 0
     extra_raw = {k: v for k, v in raw.items() if k.split("@")[0] not in GME_KEYS}
     raw = {k: v for k, v in raw.items() if k.split("@")[0] in GME_KEYS}
     if estimate_error and sets is None:
-        coarse_mesh = _halved(box["mesh"] if box is not None else mesh)
-        cbox = None if box is None else {**box, "mesh": coarse_mesh}
-        craw, _, _, _ = fixed_sampling(model, st, mesh=coarse_mesh, shift=shift, box=cbox, sym=sym, comm=comm,
-                                       chunk_size=chunk_size, kernel=kernel, checkpoint=None, checkpoint_every=0,
-                                       progress=False, refine=(), refine_margin=refine_margin,
-                                       fingerprint="", estimate_error=False)
+        coarse = _halved(s.box["mesh"] if s.box is not None else s.mesh)
+        cs = replace(s, mesh=coarse if s.box is None else s.mesh,
+                     box=None if s.box is None else {**s.box, "mesh": coarse}, convergence=None)
+        craw, _, _, _ = fixed_sampling(model, st, cs, sym=sym, run=replace(run, checkpoint=None, progress=False),
+                                       estimate_error=False)
         raw.update({f"{k}@coarse": v for k, v in craw.items()})
-        method = f"|K(N) - K(N/2)| per component, N/2 = {coarse_mesh} evaluated separately (1/8 extra cost)"
+        method = f"|K(N) - K(N/2)| per component, N/2 = {coarse} evaluated separately (1/8 extra cost)"
     if method is not None:
         info["error_method"] = method
     return raw, info, extra_raw, n_resumed
+
+
+def _embedded(k_red, weights, mesh, shift):
+    """The weights of the embedded coarser mesh N/f (free error estimate), or (None, None)."""
+    from .convergence import submesh_factor, submesh_weights
+
+    f = submesh_factor(mesh, shift)
+    if f is None:
+        return None, None
+    return ({"coarse": submesh_weights(k_red, weights, mesh, f, shift)},
+            f"|K(N) - K(N/{f})| per component on the embedded mesh N/{f} = {[n // f for n in mesh]} "
+            "(free: same points)")
 
 
 def _refined(model, st, mesh, refine, margin, comm, estimate_error, checkpoint=None, progress=None,
