@@ -130,6 +130,7 @@ def _excluded_bands(text: str) -> set:
     return out
 
 
+# 9 parameters: the model, its .win and the keyword-only options of the Fermi-level flags.
 def material_fermi_level(model, *, num_electrons: Optional[float] = None, win_fermi_energy: Optional[float] = None,
                          kT: float = 0.025852, mesh: Sequence[int] = (16, 16, 16), spin_degeneracy: Optional[int] = None,
                          symprec: float = 1e-5, use_symmetry: bool = True, bands: Optional[tuple] = None) -> dict:

@@ -304,6 +304,9 @@ def to_ampere(raw: dict, model: TBModel, st: GMESettings) -> dict:
     return K
 
 
+# 13 parameters, on purpose: the keyword-only options of the one k loop (communicator, chunking,
+# checkpoint, progress, interpolator reuse, BLAS threads, extra weight sets and quantities), each
+# optional and passed through to parallel.chunked_sum; an options object would only rename them.
 def sum_over_kpoints(model: TBModel, k_red: np.ndarray, weights: np.ndarray, st: GMESettings, *,
                      comm=None, chunk_size: int = 200, kernel: str = "surface", checkpoint=None,
                      progress=None, interp: Optional[Interpolator] = None, blas_threads: int = 1,

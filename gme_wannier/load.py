@@ -133,6 +133,7 @@ def _seed_of_dir(path: str) -> str:
     raise InputFileError(path, "is a directory without a .win file: give DIR/SEED of the Wannier90 files")
 
 
+# 9 parameters: keyword-only options that mirror the model flags of `gme-wannier run` one to one.
 def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn: bool = True,
                win: Optional[str] = None, convention: str = "wannierberri", ws_images: str = "mdrs",
                ws_tolerance: float = 1e-3, cache: bool = False) -> TBModel:

@@ -207,6 +207,7 @@ def _symmetry(model: TBModel, symmetry):
     return sym, kops, np.rint(np.linalg.det(rots))
 
 
+# 11 parameters: keyword-only options that mirror the flags of `gme-wannier nodes` one to one.
 def find_nodes(model: TBModel, window: Sequence[float], *, scan_mesh: Sequence[int] = (24, 24, 24),
                symmetry="auto", scan_gap: float = 0.3, dense_gap: float = 0.1, gap_tol: float = 1e-5, radius: float = 0.01,
                same_tol: float = 1e-3, image_tol: float = 0.05, spin_degeneracy: Optional[int] = None) -> NodeSearch:

@@ -39,6 +39,8 @@ def mark_cells(Ec: np.ndarray, lo: float, hi: float, margin: float) -> np.ndarra
     return np.any((emin - s < hi) & (emax + s > lo), axis=1)
 
 
+# 11 parameters: the refinement's own three (mesh, factors, margin) and the k loop's keyword-only
+# options, passed through to integrate.sum_over_kpoints.
 def refined_sum(model: TBModel, st: GMESettings, mesh: Sequence[int], factors: Sequence[int], *,
                 margin: float = 0.05, chunk_size: int = 1000, interp: Optional[Interpolator] = None,
                 blas_threads: int = 1, comm=None, checkpoint=None, progress=None) -> tuple[dict, dict]:

@@ -283,6 +283,7 @@ def block_points(mesh: Sequence[int], block: tuple, recip_lattice: np.ndarray) -
     return k_red, flat[:, cube_tetrahedra(mesh, recip_lattice)].reshape(-1, 4)
 
 
+# 9 parameters: the mesh and settings, and the k loop's keyword-only options (as sum_over_kpoints).
 def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chunk_size: int = 1000,
                         checkpoint=None, progress=None, interp: Optional[Interpolator] = None,
                         blas_threads: int = 1) -> dict:

@@ -44,6 +44,7 @@ def _import_wb():
                 WannierData=WannierData, BKVectors=BKVectors)
 
 
+# 61 lines: the formatted .chk is read in the file's own order, one block per record.
 def read_chk_fmt(path: str, CheckPoint):
     """Read a formatted checkpoint (``SEED.chk.fmt``) into WannierBerri's CheckPoint."""
     check_input_file(path)
@@ -120,6 +121,8 @@ def _formatted_guess(path: str) -> bool:
         return False
 
 
+# 82 lines, on purpose: one linear reader that follows the order in which the files must be read
+# (chk, eig, mmn, uHu, spn), each step guarded for its own file's errors.
 def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
                       use_mmn: bool = True, ws_tolerance: float = 1e-3) -> dict:
     """Real-space matrices from SEED.chk(.fmt) + SEED.eig [+ .mmn, .uHu, .spn].

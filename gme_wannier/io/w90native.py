@@ -158,6 +158,7 @@ def _herm(X: np.ndarray) -> np.ndarray:
     return 0.5 * (X + np.conj(np.swapaxes(X, 1, 2)))
 
 
+# 9 parameters: the six files postw90 reads (optional ones None) and three of its .win options.
 def postw90_matrices(chk, eig, bkvec=None, mmn=None, uhu=None, spn=None, *, transl_inv: bool = False,
                      ws_search_size: Sequence[int] = (2, 2, 2), ws_distance_tol: float = 1e-5) -> dict:
     """Real-space matrices on postw90's Wigner-Seitz R list (before any 1/ndegen or WS folding).
