@@ -167,7 +167,7 @@ def ours_main(spec):
             for i in range(0, nk, spec["chunk"]):
                 kk = k[i:i + spec["chunk"]]
                 t0 = time.perf_counter()
-                ph = np.exp(2j * np.pi * (kk @ it.iRvec.T))
+                ph = np.exp(2j * np.pi * (kk @ it.model.iRvec.T))
                 X = (ph @ it.XR).reshape(len(kk), it.ncomp, it.nw, it.nw)
                 np.linalg.eigh(X[:, 0])
                 t1 = time.perf_counter()

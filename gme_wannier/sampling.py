@@ -125,17 +125,19 @@ def _refined(model, st, mesh, refine, margin, comm, estimate_error, checkpoint=N
              chunk_size: int = 1000) -> tuple[dict, dict, dict, int]:
     """Adaptive refinement of the uniform mesh (every rank; the work shared as in
     :func:`gme_wannier.refine.refined_sum`); estimate from the coarse mesh halved, same factors."""
+    from .bands import Interpolator
     from .refine import refined_sum
 
     mesh = check_mesh(mesh)
+    interp = Interpolator(model, external=st.external, spin=st.spin)  # one for both sums
     raw, rinfo = refined_sum(model, st, mesh, [int(f) for f in refine], margin=margin, comm=comm,
-                             checkpoint=checkpoint, progress=progress, chunk_size=chunk_size)
+                             checkpoint=checkpoint, progress=progress, chunk_size=chunk_size, interp=interp)
     info = {"type": "uniform", "mesh": list(mesh), "shift": [0, 0, 0], "n_full": int(np.prod(mesh)),
             "n_evaluated": int(rinfo["n_full_evaluations"]), "refinement": rinfo}
     if estimate_error:
         cmesh = _halved(mesh)
         craw, _ = refined_sum(model, st, cmesh, [int(f) for f in refine], margin=margin, comm=comm,
-                              chunk_size=chunk_size)
+                              chunk_size=chunk_size, interp=interp)
         raw = {**raw, **{f"{k}@coarse": v for k, v in craw.items()}}
         info["error_method"] = f"|K - K'| per component, K' refined from the coarse mesh halved ({cmesh})"
     return raw, info, {}, int(checkpoint.n_resumed) if checkpoint is not None else 0
