@@ -134,7 +134,7 @@ def ours_main(spec):
     t0 = time.perf_counter()
     kind = spec["kind"]
     if kind == "npz":
-        from gme_wannier.io.w90native import load_wannierberri_npz
+        from gme_wannier.postw90_model import load_wannierberri_npz
         model = load_wannierberri_npz(spec["seed"])
     else:
         kw = {k: spec[k] for k in ("source", "convention") if k in spec}

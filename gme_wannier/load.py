@@ -287,7 +287,7 @@ def _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention="wannier
     from .io.w90data import load_w90_matrices
 
     if convention == "postw90":
-        from .io.w90native import load_postw90_model
+        from .postw90_model import load_postw90_model
 
         return load_postw90_model(seed, windata, use_uhu=use_uhu, use_spn=use_spn, atoms=atoms)
 

@@ -51,7 +51,7 @@ def _rel(a, b):
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
-    from gme_wannier.io.w90native import load_postw90_model
+    from gme_wannier.postw90_model import load_postw90_model
     from gme_wannier.io.win import read_win
 
     d = tmp_path_factory.mktemp("te_toy")

@@ -79,7 +79,7 @@ def test_te_tut24_full_bz_matches_postw90(ws):
     """Full BZ 24^3, Gaussian 0.02 eV, degen 1e-3 (skip), use_ws_distance true / false."""
     ref = np.load(os.path.join(REF, f"Te_tut24_full24_smr0.02_ws{ws}_postw90.npz"))
     ef, Kref = ref["efermi"], ref["K_orb"]
-    from gme_wannier.io.w90native import load_postw90_model
+    from gme_wannier.postw90_model import load_postw90_model
     from gme_wannier.io.win import read_win
 
     model = load_postw90_model(TUT, read_win(TUT + ".win"), use_ws_distance=(ws == "T"))
@@ -99,7 +99,7 @@ def test_postw90_ws_distance_keyword_is_read():
 
 
 def test_wigner_seitz_sum_rule_and_images():
-    from gme_wannier.io.w90native import fold_ws, wigner_seitz, ws_translate_dist
+    from gme_wannier.postw90_model import fold_ws, wigner_seitz, ws_translate_dist
 
     lat = np.array([[4.457, 0, 0], [-2.2285, 3.8599, 0], [0, 0, 5.9581]])
     irvec, ndegen = wigner_seitz(lat, (3, 3, 4))
@@ -153,7 +153,7 @@ def test_te_qe_wannierberri_npz_orbital_and_spin():
     Spin: the model's bands are spin-degenerate pairs, so K_spin is ~1e-5 of K_orb in both codes
     (the residue depends on how each code traces a degenerate pair): both must be < 1e-4 of the
     orbital maximum."""
-    from gme_wannier.io.w90native import load_wannierberri_npz
+    from gme_wannier.postw90_model import load_wannierberri_npz
 
     ref = np.load(os.path.join(REF, "Te_qe_wannierberri_full16_smr0.02_wannierberri.npz"))
     ef = ref["efermi"]

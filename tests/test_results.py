@@ -70,7 +70,7 @@ def test_srsi2_full_model_file_is_picked_automatically(capsys):
 def test_wannierberri_folder_source():
     """Te_qe_wannierberri: our numpy reader equals WannierBerri's own loader, array by array."""
     folder = need("Te_qe_wannierberri", "system", "_XX_R_Ham.npz")
-    from gme_wannier.io.w90native import load_wannierberri_npz
+    from gme_wannier.postw90_model import load_wannierberri_npz
 
     ref = load_wannierberri_npz(os.path.dirname(folder))
     m = load_model(data_path("Te_qe_wannierberri"), source="wannierberri")  # DIR with one .win

@@ -78,7 +78,7 @@ def regenerate(name):
 
 
 def model_for(seed, conv, ws):
-    from gme_wannier.io.w90native import load_postw90_model, load_wannierberri_npz
+    from gme_wannier.postw90_model import load_postw90_model, load_wannierberri_npz
     from gme_wannier.io.win import read_win
     from gme_wannier.load import load_model
 

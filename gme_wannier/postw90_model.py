@@ -42,8 +42,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .errors import InputFileError
-from .tbfiles import place_matrices
+from .io.errors import InputFileError
+from .io.tbfiles import place_matrices
 
 __all__ = ["wigner_seitz", "ws_translate_dist", "fold_ws", "postw90_matrices", "load_postw90_model",
            "load_wannierberri_npz"]
@@ -220,8 +220,8 @@ def load_postw90_model(seed: str, windata, *, use_uhu: bool = True, use_spn: boo
     ``use_ws_distance``, ``transl_inv``, ``ws_search_size``, ``ws_distance_tol`` are read from the
     ``.win`` (Wannier90 3.1 defaults: true, false, 2, 1e-5) unless ``use_ws_distance`` is given.
     """
-    from ..model import TBModel
-    from .w90data import _check_header_ints, _formatted_guess, _import_wb, _quiet, read_checkpoint_and_eig
+    from .model import TBModel
+    from .io.w90data import _check_header_ints, _formatted_guess, _import_wb, _quiet, read_checkpoint_and_eig
 
     wb = _import_wb()
     chk, eig, files = read_checkpoint_and_eig(seed, wb)
@@ -279,8 +279,8 @@ def load_postw90_model(seed: str, windata, *, use_uhu: bool = True, use_spn: boo
 def load_wannierberri_npz(path: str, *, atoms=None, spinors: Optional[bool] = None, name: Optional[str] = None):
     """A :class:`TBModel` from a directory written by WannierBerri's ``System_R.save_npz`` (old
     layout, loaded with ``legacy=True``; convention I matrices on one R list, centres kept)."""
-    from ..model import TBModel
-    from .w90data import _quiet
+    from .model import TBModel
+    from .io.w90data import _quiet
 
     if not os.path.isdir(path):
         raise InputFileError(path, "not a directory (expected a System_R.save_npz directory)")
