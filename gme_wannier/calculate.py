@@ -10,7 +10,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
-from .integrate import GMESettings, to_ampere
+from .integrate import GME_CHARACTER, GMESettings, to_ampere
 from .io.errors import GMEInputError
 from .model import TBModel
 from .report import approximation_record, convergence_method_text
@@ -148,7 +148,7 @@ def _crystal(model: TBModel, settings: GMESettings, symopts: SymmetryOptions, sa
             raise GMEInputError("the structure's cell differs from the model's lattice vectors (as rows, in "
                                 "Angstrom): give the structure in the same Cartesian frame as the .win")
         sym = find_symmetry(atoms, symprec=symopts.symprec, magmoms=symopts.magmoms, source=model.name)
-        form = allowed_form(sym)
+        form = allowed_form(sym, character=GME_CHARACTER)
         info.update(sym.summary())
         info["allowed_form"] = form.to_dict()
     elif symopts.mode == "auto":

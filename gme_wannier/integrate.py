@@ -19,9 +19,13 @@ from .bands import Interpolator
 from .io.errors import GMEInputError
 from .model import TBModel
 from .smearing import Smearing
+from .tensorform import AXIAL_EVEN
 from .units import ORB_MOMENT_SI, SPIN_MOMENT_SI, angstrom
 
 DEGENERACY_MODES = ("group", "skip")
+# K and alpha: j (polar, time-odd) = alpha B (axial, time-odd), so alpha is an axial,
+# time-reversal-even rank-2 tensor (docs/theory.md section 8); the symmetry code projects with it
+GME_CHARACTER = AXIAL_EVEN
 MOMENT_ENERGY = ("band", "fermi")
 
 

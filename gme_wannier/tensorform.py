@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # symmetry.py imports this module: no run-time import back
     from .symmetry import CrystalSymmetry
 
 __all__ = ["AllowedForm", "allowed_form", "symmetrize_tensor", "symmetry_breaking", "TensorCharacter",
-           "AXIAL_EVEN", "POLAR_EVEN", "project"]
+           "AXIAL_EVEN", "POLAR_EVEN", "project", "group_average"]
 
 
 @dataclass(frozen=True)
@@ -55,16 +55,16 @@ def project(T: np.ndarray, sym: "CrystalSymmetry", character: TensorCharacter = 
     """Group average (1/|G|) sum_g s_g R_g T R_g^T of rank-2 tensors T, float (..., 3, 3), any
     unit: the orthogonal projection on the symmetry-allowed form of a tensor of this
     ``character``. The components that the form forbids come out exactly zero (not ~1e-16)."""
-    R = np.asarray(sym.rotations_cart)
-    s = character.signs(sym)
-
-    def avg(X):
-        return np.einsum("g,gia,...ab,gjb->...ij", s, R, X, R, optimize=True) / len(R)
-
-    out = avg(np.asarray(T, dtype=float))
-    allowed = np.abs(avg(np.eye(9).reshape(9, 3, 3))).max(axis=0) > 1e-10  # (3, 3)
+    out = group_average(np.asarray(T, dtype=float), sym, character)
+    allowed = np.abs(group_average(np.eye(9).reshape(9, 3, 3), sym, character)).max(axis=0) > 1e-10
     out[..., ~allowed] = 0.0
     return out
+
+
+def group_average(T: np.ndarray, sym: "CrystalSymmetry", character: TensorCharacter = AXIAL_EVEN) -> np.ndarray:
+    """(1/|G|) sum_g s_g R_g T R_g^T for T float (..., 3, 3), s_g from ``character``."""
+    R = sym.rotations_cart
+    return np.einsum("g,gia,...ab,gjb->...ij", character.signs(sym), R, T, R, optimize=True) / len(R)
 
 
 def symmetrize_tensor(T: np.ndarray, sym: CrystalSymmetry) -> np.ndarray:
@@ -87,9 +87,7 @@ def symmetrize_tensor(T: np.ndarray, sym: CrystalSymmetry) -> np.ndarray:
     T = np.asarray(T)
     if T.shape[-2:] != (3, 3):
         raise ValueError(f"tensor must have shape (..., 3, 3), got {T.shape}")
-    R = sym.rotations_cart
-    dets = np.linalg.det(R)
-    return np.einsum("g,gia,...ab,gjb->...ij", dets, R, T, R, optimize=True) / len(R)
+    return group_average(T, sym, AXIAL_EVEN)
 
 
 def symmetry_breaking(T_full: np.ndarray, sym: CrystalSymmetry) -> float:
@@ -204,8 +202,9 @@ def _entry_string(coefs: np.ndarray, names: list[str], tol: float) -> str:
     return out
 
 
-def allowed_form(sym: CrystalSymmetry, tol: float = 1e-8) -> AllowedForm:
-    """Subspace of 3x3 tensors invariant under ``T -> det(R) R T R^T`` for all operations.
+def allowed_form(sym: CrystalSymmetry, tol: float = 1e-8, character: TensorCharacter = AXIAL_EVEN) -> AllowedForm:
+    """Subspace of 3x3 tensors invariant under ``T -> s R T R^T`` for all operations (s from
+    ``character``: det(R) for the axial, time-reversal-even GME tensor, the default).
 
     Parameters
     ----------
@@ -214,6 +213,8 @@ def allowed_form(sym: CrystalSymmetry, tol: float = 1e-8) -> AllowedForm:
     tol : float, optional
         Threshold below which a coefficient of the reduced row echelon form is zero
         (dimensionless: the basis is orthonormal).
+    character : TensorCharacter, optional
+        How the tensor transforms (default: axial, time-reversal even, as K and alpha).
 
     Returns
     -------
@@ -223,7 +224,7 @@ def allowed_form(sym: CrystalSymmetry, tol: float = 1e-8) -> AllowedForm:
         echelon form.
     """
     units = np.eye(9).reshape(9, 3, 3)
-    proj = symmetrize_tensor(units, sym).reshape(9, 9)  # row m: image of unit matrix m
+    proj = group_average(units, sym, character).reshape(9, 9)  # row m: image of unit matrix m
     proj = 0.5 * (proj + proj.T)  # orthogonal projector (orthogonal representation)
     vals, vecs = np.linalg.eigh(proj)
     basis = vecs[:, vals > 0.5].T  # (n, 9) orthonormal
