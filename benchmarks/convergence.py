@@ -284,7 +284,7 @@ def _wb_timed(system, div, fft, adpt, tetra, calcs, work, idx):
     return np.array(res.results["gme"].dataSmooth)[idx], wall
 
 
-def wb_ladder(case, model, st, K_ref, target, work, quick, adpt_iter=4):
+def wb_ladder(case, model, st, K_ref, target, work, quick, adpt_iter=4, divs=None):
     """WannierBerri grids in order of cost until one reaches ``target``; list of rows. The first
     grid runs the plain symmetric sum, its tetrahedra and ``adpt_iter`` adaptive refinement
     iterations; the denser ones the plain sum, and the tetrahedra if they did better there."""
@@ -292,7 +292,7 @@ def wb_ladder(case, model, st, K_ref, target, work, quick, adpt_iter=4):
     system = wb_system(case, model, work)
     say(f"  WannierBerri: point group of {system.pointgroup.size} operations, "
         f"NKFFT {case['wb_fft']}")
-    divs = case["wb_divs"][:2] if quick else case["wb_divs"]
+    divs = divs or (case["wb_divs"][:2] if quick else case["wb_divs"])
     rows = []
     t0 = case["T"] == 0  # T -> 0: tetrahedra only (its smoother needs T > 0)
     configs = ((0, t0), (0, True)) if not t0 else ((0, True),)
@@ -388,7 +388,7 @@ def uniform_comparison(model, st, kernel, auto, K_ref, target, args):
 def wb_comparison(name, case, model, st, K_ref, target, auto, args):
     """WannierBerri's ladder to the same true error; its rows."""
     work = os.path.join(tempfile.gettempdir(), f"gme_conv11_wb_{name}")
-    rows = wb_ladder(case, model, st, K_ref, target, work, args.quick, args.wb_adpt)
+    rows = wb_ladder(case, model, st, K_ref, target, work, args.quick, args.wb_adpt, args.wb_divs)
     ok = [r for r in rows if r["true_error"] <= target]
     if ok:
         say(f"  WannierBerri reaches {100 * target:.2f} % in {ok[0]['wall_s']:.1f} s -> WannierBerri / ours wall "
@@ -411,6 +411,8 @@ def main(argv=None):
     p.add_argument("--candidate-ratio", type=float, default=1.15, help="spacing ratio of the uniform candidates")
     p.add_argument("--no-wannierberri", action="store_true")
     p.add_argument("--wb-adpt", type=int, default=4, help="WannierBerri adpt_num_iter tried on its first grid")
+    p.add_argument("--wb-divs", type=int, nargs="+", default=None,
+                   help="WannierBerri NKdiv ladder (default per case); the adaptive iterations run on the first")
     p.add_argument("--max-time", type=float, default=None, help="ours: ConvergenceOptions.max_time (s), none by default")
     p.add_argument("--ref-max-seconds", type=float, default=600.0,
                    help="do not compute a reference predicted to take longer (s; from the final mesh's time)")
