@@ -1,7 +1,7 @@
 """The natural-gyrotropy family of Wannier90's ``gyrotropic`` module (TPS18), from the same k loop.
 
 Quantities (each an object with ``name``, ``chunk`` and ``finish``; see
-:func:`gme_wannier.calculate.compute`, ``extra_quantities``), in postw90's units and signs:
+:func:`gme_wannier.calculate.compute`, ``quantities``), in postw90's units and signs:
 
 * ``C``    ohmic tensor (TPS18 Eq. B6), A/cm:
   C_ij = (e/h) (1/V) sum_k w_k sum_n (-f'_n) (dE_n/dk_i) (dE_n/dk_j)   (factor 1e8 e^2/(h V) from eV A^2)
@@ -112,7 +112,7 @@ def _sym(T, sym, character: TensorCharacter):
 
 
 class _Quantity:
-    """The protocol of :func:`gme_wannier.calculate.compute` ``extra_quantities``.
+    """The protocol of :func:`gme_wannier.calculate.compute` ``quantities``.
 
     ``chunk(interp, k_red, weights, st) -> dict``: interp a :class:`gme_wannier.bands.Interpolator`,
     k_red float (nk, 3) reduced, weights float (nk,) fractions of the BZ (sum 1 over the zone),

@@ -321,7 +321,7 @@ def sum_over_kpoints(model: TBModel, k_red: np.ndarray, weights: np.ndarray, st:
         Further weights of the same points (e.g. those of a coarser sub-mesh for the error
         estimate): the sums with them come back under ``"<key>@<name>"``. Surface kernel only.
     extra : quantities with ``chunk(interp, k_red, weights, st) -> dict`` whose raw sums join
-        the same loop (see :func:`gme_wannier.calculate.compute`, ``extra_quantities``).
+        the same loop (see :func:`gme_wannier.calculate.compute`, ``quantities``).
 
     Returns the raw sums (see :func:`fermi_surface_chunk`), identical on every rank.
     """
