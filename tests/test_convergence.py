@@ -186,8 +186,8 @@ def test_sigterm_midway_resumes_to_the_uninterrupted_result(tmp_path):
             time.sleep(0.3)
             p.send_signal(signal.SIGTERM)
             break
-    p.communicate(timeout=300)
-    assert p.returncode == 143
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 143, (p.returncode, err[-2000:])
     assert not out.exists() and any(f.startswith("ck.mesh") for f in os.listdir(tmp_path))
     r = _cli([*base, "--checkpoint", str(ck), "-o", str(out)])
     assert r.returncode == 0, r.stderr
