@@ -172,6 +172,10 @@ def band_data(interp: Interpolator, k_red: np.ndarray, *, degen_thresh: float,
     (BandData or None, BandStats): None when no point is kept.
     """
     k_red = np.atleast_2d(k_red)
+    if isinstance(columns, str) and columns not in ("window", "all"):
+        raise ValueError(f"columns must be 'window', 'all' or (first, count), got {columns!r}")
+    if isinstance(columns, str) and columns == "window" and window is None:
+        raise ValueError("columns='window' needs an energy window")
     nw = interp.nw
     phase = interp.phase(k_red)
     found = _eigensystems(interp.hamiltonian(phase), window, screen_first and window is not None)
