@@ -177,12 +177,14 @@ class C(_SurfaceQuantity):
     character: ClassVar[TensorCharacter] = POLAR_EVEN
 
     def term(self, b, size, st):
+        """v_i v_j summed over each degenerate group (block trace of Re V_i V_j), float (na, 3, 3, nw) eV^2 Angstrom^2."""
         same = b.labels[:, :, None] == b.labels[:, None, :]
         # sum over the group of Re(V_i,nm V_j,mn): the block trace, v_i v_j when isolated
         P = np.einsum("kinm,kjmn,knm->kijn", b.V, b.V, same).real
         return mom.group_sum(P, b.labels)
 
     def finish(self, raw, model, st, sym) -> dict:
+        """C = 1e8 e^2 / (h V) x raw, A/cm, projected as a polar tensor."""
         fac = 1e8 * e ** 2 / (2 * np.pi * hbar * model.cell_volume)
         return {"C": self.projected(raw["C"] * fac, sym)}
 
@@ -197,11 +199,13 @@ class D(_SurfaceQuantity):
     character: ClassVar[TensorCharacter] = AXIAL_EVEN
 
     def term(self, b, size, st):
+        """Group-mean velocity times the group's Berry curvature, float (na, 3, 3, nw) eV Angstrom^3."""
         v = mom.group_sum(_velocity(b), b.labels) / np.maximum(size, 1.0)[:, None, :]
         Om = mom.group_sum(_berry_curvature(b, b.labels), b.labels)
         return v[:, :, None, :] * Om[:, None, :, :]
 
     def finish(self, raw, model, st, sym) -> dict:
+        """D = raw / V, dimensionless, projected as an axial tensor."""
         return {"D": self.projected(raw["D"] / model.cell_volume, sym)}
 
 
@@ -213,12 +217,15 @@ class DOS(_SurfaceQuantity):
     name: str = "DOS"
 
     def term(self, b, size, st):
+        """The states of each degenerate group, float (na, nw)."""
         return size
 
     def shape(self, st):
+        """(nE,): one number per Fermi level."""
         return (len(st.EF),)
 
     def finish(self, raw, model, st, sym) -> dict:
+        """DOS = raw / V, 1/(eV Angstrom^3)."""
         return {"DOS": raw["DOS"] / model.cell_volume}
 
 
@@ -245,6 +252,7 @@ class Dw(_SurfaceQuantity):
     character: ClassVar[TensorCharacter] = AXIAL_EVEN
 
     def term(self, b, size, st):
+        """Group-mean velocity times Omega~(omega) of the group, float (na, nomega, 3, 3, nw) eV Angstrom^3."""
         z = _frequencies(self.omega, self.eta, st)
         v = mom.group_sum(_velocity(b), b.labels) / np.maximum(size, 1.0)[:, None, :]
         A = _full_connection(b, mom.degenerate_groups(b.E, _D_CUT))
@@ -252,12 +260,15 @@ class Dw(_SurfaceQuantity):
         return v[:, None, :, None, :] * Om[:, :, None, :, :]  # (k, f, 3, 3, n)
 
     def arrange(self, total):
+        """(nE, nomega, 3, 3) -> (nomega, nE, 3, 3)."""
         return np.moveaxis(total, 1, 0)
 
     def shape(self, st):
+        """(nomega, nE, 3, 3)."""
         return (len(self.omega), len(st.EF), 3, 3)
 
     def finish(self, raw, model, st, sym) -> dict:
+        """D~ = raw / V per frequency, projected as an axial tensor; with the frequencies (eV)."""
         return {"Dw": self.projected(raw["Dw"] / model.cell_volume, sym),
                 "omega_eV": np.array(self.omega, dtype=float)}
 
@@ -365,6 +376,7 @@ class NOA(_Quantity):
         return _blocks(interp, k_red, weights, fn)
 
     def finish(self, raw, model, st, sym) -> dict:
+        """gamma's orbital (Angstrom) and spin parts from the raw sums (TPS18 Eq. C12 factors), projected as axial tensors."""
         V = model.cell_volume
         out = {"NOA_orb": _sym(raw["NOA_orb"] * 1e10 * e / (V * eps0), sym, self.character),
                "omega_eV": np.array(self.omega, dtype=float)}

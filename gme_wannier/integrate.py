@@ -68,9 +68,11 @@ class GMESettings:
 
     @property
     def EF(self) -> np.ndarray:
+        """The Fermi levels, float (nE,) eV."""
         return np.array(self.fermi_energies)
 
     def fingerprint(self) -> dict:
+        """Every setting that changes the sums, as a JSON-able dict (checkpoints key on it)."""
         s = self.smearing
         return {"fermi_energies": list(self.fermi_energies), "smearing": [s.kind, s.width, s.order, s.max_arg],
                 "degen_thresh": self.degen_thresh, "degeneracy": self.degeneracy,
@@ -107,6 +109,7 @@ def gme_moments(bd: BandData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def zero_sums(interp: Interpolator, nE: int) -> dict:
+    """Zero raw GME sums: ``orb`` (nE, 3, 3), ``dos`` (nE,) and, with spin matrices, ``spin`` (nE, 3, 3)."""
     out = {"orb": np.zeros((nE, 3, 3)), "dos": np.zeros(nE)}
     if interp.spin:
         out["spin"] = np.zeros((nE, 3, 3))

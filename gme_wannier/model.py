@@ -108,10 +108,12 @@ class TBModel:
     # ------------------------------------------------------------------ basic properties
     @property
     def num_wann(self) -> int:
+        """Number of Wannier functions."""
         return self.H_R.shape[1]
 
     @property
     def nR(self) -> int:
+        """Number of R vectors."""
         return self.iRvec.shape[0]
 
     @property
@@ -126,6 +128,7 @@ class TBModel:
 
     @property
     def has_spin(self) -> bool:
+        """True when the spin matrices (.spn) are available."""
         return self.S_R is not None
 
     @property
@@ -135,6 +138,7 @@ class TBModel:
 
     @property
     def orbital_level(self) -> str:
+        """Which orbital-moment terms the model supports, as a sentence for the reports."""
         if self.has_external_terms:
             return "full (internal + external terms: A, B, C from .mmn/.uHu)"
         return "internal (tight-binding) terms only"

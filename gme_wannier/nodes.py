@@ -68,6 +68,7 @@ class Node:
     star: int = -1
 
     def to_dict(self) -> dict:
+        """The node as a JSON-able dict (the ``nodes`` block of the output)."""
         return {"k_reduced": list(self.k_reduced), "k_cartesian": list(self.k_cartesian),
                 "energy_eV": self.energy_eV, "bands": list(self.bands), "chirality": self.chirality,
                 "charge": self.chirality, "flux_over_2pi": self.flux, "gap_eV": self.gap_eV,
@@ -101,6 +102,7 @@ class NodeSearch:
     info: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The search result as a JSON-able dict: nodes, stars, nodal lines, failures, record."""
         return {"nodes": [n.to_dict() for n in self.nodes], "stars": list(self.stars),
                 "nodal_lines": list(self.nodal_lines), "failures": list(self.failures),
                 "zms_estimate": self.zms, "total_chirality": int(sum(n.chirality for n in self.nodes)),

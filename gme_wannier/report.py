@@ -282,6 +282,7 @@ def _info_fermi_text(s, d: dict) -> None:
 
 
 def info_text(d: dict) -> str:
+    """The text of ``gme-wannier info``: symmetry, allowed form and model of a result dict."""
     s = io.StringIO()
     sym = d["symmetry"]
     s.write(f"seed: {d['seed']}\n")

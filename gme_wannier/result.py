@@ -155,6 +155,7 @@ class GMEResult:
             return cls.from_dict(json.load(f))
 
     def to_dict(self, omega_tau: Optional[list] = None) -> dict[str, Any]:
+        """The result as the JSON-able dict of the output file (arrays as lists; :func:`from_json` reads it back)."""
         alpha = self.alpha
         d: dict[str, Any] = {
             "package": "gme_wannier",

@@ -92,6 +92,7 @@ class SheetDecomposition:
         return [dict(s, share=s["alpha_iso"] / tot if tot else float("nan")) for s in ranked]
 
     def to_dict(self, mu_imbalance: Optional[float] = None) -> dict:
+        """The decomposition as the JSON-able dict of the ``fermi_sheets`` block."""
         levels = []
         for e, ef in enumerate(self.fermi_energies):
             lev = {"fermi_energy_eV": float(ef), "alpha_iso_sum": float(np.trace(self.alpha[e]) / 3),

@@ -48,11 +48,13 @@ class Smearing:
 
     @classmethod
     def from_temperature(cls, kelvin: float, max_arg: float = 40.0) -> "Smearing":
+        """Fermi-Dirac smearing at ``kelvin`` (width k_B T in eV), cut at ``max_arg`` widths."""
         if not (kelvin > 0):
             raise GMEInputError(f"temperature must be positive, got {kelvin} K")
         return cls("fermi-dirac", k_B_eV * kelvin, 0, max_arg)
 
     def describe(self) -> str:
+        """One line for the reports, e.g. 'Fermi-Dirac at T = 300.0 K (k_B T = 25.852 meV)'."""
         if self.kind == "fermi-dirac":
             return f"Fermi-Dirac at T = {self.width / k_B_eV:.1f} K (k_B T = {self.width * 1e3:.3f} meV)"
         extra = f", order {self.order}" if self.kind == "methfessel-paxton" else ""

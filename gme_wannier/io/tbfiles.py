@@ -109,6 +109,7 @@ class RealSpaceData:
 
     @property
     def num_wann(self) -> int:
+        """Number of Wannier functions."""
         return self.H_R.shape[1]
 
 

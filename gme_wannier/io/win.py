@@ -36,6 +36,7 @@ class WinData:
     positions_frac: Optional[np.ndarray] = None
 
     def get_bool(self, key: str, default: bool = False) -> bool:
+        """Value of a boolean keyword (true/false, t/f, with or without dots), or ``default``."""
         v = self.keywords.get(key.lower())
         if v is None:
             return default
@@ -47,6 +48,7 @@ class WinData:
         raise InputFileError(self.path, f"keyword '{key}' must be true or false, got '{v}'")
 
     def get_float(self, key: str, default=None):
+        """Value of a real keyword (Fortran d exponents accepted), or ``default``."""
         v = self.keywords.get(key.lower())
         if v is None:
             return default
@@ -56,6 +58,7 @@ class WinData:
             raise InputFileError(self.path, f"keyword '{key}' must be a number, got '{v}'") from None
 
     def get_floats(self, key: str, n: int, default=None):
+        """Value of a keyword holding ``n`` reals, float (n,), or ``default``."""
         v = self.keywords.get(key.lower())
         if v is None:
             return default
@@ -68,6 +71,7 @@ class WinData:
         return np.array(vals)
 
     def get_int(self, key: str, default=None):
+        """Value of an integer keyword (its first word), or ``default``."""
         v = self.keywords.get(key.lower())
         if v is None:
             return default
@@ -78,10 +82,12 @@ class WinData:
 
     @property
     def spinors(self) -> bool:
+        """The ``spinors`` keyword (default false)."""
         return self.get_bool("spinors", False)
 
     @property
     def num_wann(self) -> Optional[int]:
+        """The ``num_wann`` keyword, or None."""
         return self.get_int("num_wann")
 
     def to_atoms(self):

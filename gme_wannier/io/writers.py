@@ -10,6 +10,7 @@ import numpy as np
 
 
 def json_text(d: dict) -> str:
+    """The result dict as indented JSON text (numpy arrays and scalars converted), ending in a newline."""
     return json.dumps(d, indent=1, default=_default) + "\n"
 
 
@@ -96,6 +97,7 @@ def csv_text(result) -> str:
 
 
 def write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (a temporary file, then a rename), creating the folder."""
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     tmp = path + ".tmp"
