@@ -34,11 +34,10 @@ from typing import ClassVar, Optional, Sequence
 
 import numpy as np
 
-from . import moments as mom
 from .banddata import BandData
 from .gyrotropic_bands import (_ALPHA, _BETA, _D_CUT, band_block, berry_curvature as _berry_curvature,
-                               curvature_omega as _curvature_omega, full_connection as _full_connection,
-                               velocity as _velocity)
+                               curvature_omega as _curvature_omega, full_connection as _full_connection)
+from .integrate import SurfaceWeights, surface_weights
 from .io.errors import GMEInputError
 from .tensorform import AXIAL_EVEN, POLAR_EVEN, TensorCharacter, project
 from .units import e, eps0, hbar, m_e
@@ -47,28 +46,6 @@ __all__ = ["C", "D", "Dw", "DOS", "NOA", "make_quantities", "QUANTITY_NAMES",
            "project_rank2", "gamma_tensor", "quantities_from_options", "win_frequencies", "rotatory_power"]
 
 QUANTITY_NAMES = ("C", "D", "Dw", "NOA", "DOS")
-
-
-# ---------------------------------------------------------------------------------------------
-# Fermi-surface weights per band, with the degeneracy treatment
-
-
-def _surface_weights(E: np.ndarray, labels: np.ndarray, w_k: np.ndarray, st) -> tuple:
-    """Fermi-surface weights w_k (-f'), float (nk, nw, nE) 1/eV, at the band that represents
-    each counted state: "skip", the isolated bands at their energy (postw90); "group", the
-    first band of each degenerate group at the group's mean energy. Also returns the group
-    sizes, float (nk, nw), stored at the first band of each group (0 elsewhere)."""
-    size = mom.group_sum(np.ones(labels.shape), labels)
-    first = mom.group_first_mask(labels)
-    EF = st.EF
-    if st.degeneracy == "skip":
-        keep = first & (size < 1.5)
-        Eg = E
-    else:
-        keep = first
-        Eg = mom.group_sum(E, labels) / np.maximum(size, 1.0)
-    W = st.smearing.delta(Eg[:, :, None] - EF[None, None, :]) * (keep * w_k[:, None])[:, :, None]
-    return W, size
 
 
 def _contract(W: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -137,9 +114,10 @@ class _SurfaceQuantity(_Quantity):
 
     character: ClassVar[Optional[TensorCharacter]] = None
 
-    def term(self, b: BandData, size: np.ndarray, st) -> np.ndarray:
-        """X_n of a block: b the band data (every band a column), size float (na, nw) the states
-        of each degenerate group at its first band, st the settings. Returns (na, ..., nw)."""
+    def term(self, b: BandData, sw: SurfaceWeights, st) -> np.ndarray:
+        """X_n of a block: b the band data (every band a column), sw its Fermi-surface weights
+        (:func:`gme_wannier.integrate.surface_weights`: group-mean velocities ``sw.v``, group sums
+        ``sw.per_column``, states per group ``sw.count``), st the settings. Returns (na, ..., nw)."""
         raise NotImplementedError
 
     def arrange(self, total: np.ndarray) -> np.ndarray:
@@ -152,8 +130,8 @@ class _SurfaceQuantity(_Quantity):
             b = band_block(interp, k, st, all_k=False)
             if b is None:
                 return None
-            W, size = _surface_weights(b.E, b.labels, w[b.k_index], st)
-            return {self.name: self.arrange(_contract(W, self.term(b, size, st)))}
+            sw = surface_weights(b, st).scaled(w[b.k_index])  # the weights of the GME sums
+            return {self.name: self.arrange(_contract(sw.W, self.term(b, sw, st)))}
 
         out = _blocks(interp, k_red, weights, fn)
         return out if out else {self.name: np.zeros(self.shape(st))}
@@ -176,12 +154,11 @@ class C(_SurfaceQuantity):
     name: str = "C"
     character: ClassVar[TensorCharacter] = POLAR_EVEN
 
-    def term(self, b, size, st):
+    def term(self, b, sw, st):
         """v_i v_j summed over each degenerate group (block trace of Re V_i V_j), float (na, 3, 3, nw) eV^2 Angstrom^2."""
         same = b.labels[:, :, None] == b.labels[:, None, :]
         # sum over the group of Re(V_i,nm V_j,mn): the block trace, v_i v_j when isolated
-        P = np.einsum("kinm,kjmn,knm->kijn", b.V, b.V, same).real
-        return mom.group_sum(P, b.labels)
+        return sw.per_column(np.einsum("kinm,kjmn,knm->kijn", b.V, b.V, same).real)
 
     def finish(self, raw, model, st, sym) -> dict:
         """C = 1e8 e^2 / (h V) x raw, A/cm, projected as a polar tensor."""
@@ -198,11 +175,10 @@ class D(_SurfaceQuantity):
     name: str = "D"
     character: ClassVar[TensorCharacter] = AXIAL_EVEN
 
-    def term(self, b, size, st):
+    def term(self, b, sw, st):
         """Group-mean velocity times the group's Berry curvature, float (na, 3, 3, nw) eV Angstrom^3."""
-        v = mom.group_sum(_velocity(b), b.labels) / np.maximum(size, 1.0)[:, None, :]
-        Om = mom.group_sum(_berry_curvature(b, b.labels), b.labels)
-        return v[:, :, None, :] * Om[:, None, :, :]
+        Om = sw.per_column(_berry_curvature(b, b.D))
+        return sw.v[:, :, None, :] * Om[:, None, :, :]
 
     def finish(self, raw, model, st, sym) -> dict:
         """D = raw / V, dimensionless, projected as an axial tensor."""
@@ -216,9 +192,9 @@ class DOS(_SurfaceQuantity):
 
     name: str = "DOS"
 
-    def term(self, b, size, st):
+    def term(self, b, sw, st):
         """The states of each degenerate group, float (na, nw)."""
-        return size
+        return sw.count
 
     def shape(self, st):
         """(nE,): one number per Fermi level."""
@@ -251,13 +227,12 @@ class Dw(_SurfaceQuantity):
     name: str = "Dw"
     character: ClassVar[TensorCharacter] = AXIAL_EVEN
 
-    def term(self, b, size, st):
+    def term(self, b, sw, st):
         """Group-mean velocity times Omega~(omega) of the group, float (na, nomega, 3, 3, nw) eV Angstrom^3."""
         z = _frequencies(self.omega, self.eta, st)
-        v = mom.group_sum(_velocity(b), b.labels) / np.maximum(size, 1.0)[:, None, :]
-        A = _full_connection(b, mom.degenerate_groups(b.E, _D_CUT))
-        Om = mom.group_sum(_curvature_omega(A, b.E, b.labels, z), b.labels)  # (k, f, 3, n)
-        return v[:, None, :, None, :] * Om[:, :, None, :, :]  # (k, f, 3, 3, n)
+        A = _full_connection(b, b.rotation(_D_CUT))
+        Om = sw.per_column(_curvature_omega(A, b.E, b.labels, z))  # (k, f, 3, n)
+        return sw.v[:, None, :, None, :] * Om[:, :, None, :, :]  # (k, f, 3, 3, n)
 
     def arrange(self, total):
         """(nE, nomega, 3, 3) -> (nomega, nE, 3, 3)."""
@@ -341,11 +316,11 @@ class NOA(_Quantity):
         def fn(k, w):
             b = band_block(interp, k, st, all_k=True)
             if st.degeneracy == "skip":  # postw90 verbatim: D cut at 1e-7 eV, diagonal velocity
-                A = _full_connection(b, mom.degenerate_groups(b.E, _D_CUT))
-                vmat = np.einsum("kcn,nm->kcnm", _velocity(b), np.eye(interp.nw))
+                A = _full_connection(b, b.rotation(_D_CUT))
+                vmat = np.einsum("kcn,nm->kcnm", b.v, np.eye(interp.nw))
             else:  # gauge covariant: D cut inside degenerate groups, their velocity block kept
                 labels = b.labels
-                A = _full_connection(b, labels)
+                A = _full_connection(b, b.D)
                 vmat = b.V * (labels[:, :, None] == labels[:, None, :])[:, None]
             out = {"NOA_orb": np.zeros((len(z), len(EF), 3, 3))}
             if spin:

@@ -1,5 +1,5 @@
 """Band-basis data of a block of k-points for the natural-gyrotropy quantities
-(:mod:`gme_wannier.gyrotropic`), and the per-band pieces built from it: velocities, the Berry
+(:mod:`gme_wannier.gyrotropic`), and the per-band pieces built from it: the Berry
 curvature of LVTS12, the full Berry connection A = U^+ A^(W) U + i D (WYSV06 Eq. 25) and the
 finite-frequency curvature of TPS18 Eq. 12.
 
@@ -96,26 +96,16 @@ def _evaluate(interp, k_red: np.ndarray, window, degen_thresh: float) -> Optiona
                      spin_columns=True)[0]
 
 
-def rotation(b: dict, labels: np.ndarray) -> np.ndarray:
-    """D_a = U^+ d_a U (Angstrom), complex (nk, 3, nw, nw), zero inside the groups ``labels``."""
-    return mom.rotation_D(b.V, b.E, labels)
-
-
-def velocity(b: dict) -> np.ndarray:
-    """dE_n/dk_a = V_a,nn, float (nk, 3, nw), eV Angstrom."""
-    return b.v
-
-
-def berry_curvature(b: dict, labels: np.ndarray) -> np.ndarray:
-    """Omega_n (Angstrom^2), float (nk, 3, nw): LVTS12's curvature, = -Phi of moments.py."""
-    D = rotation(b, labels)
+def berry_curvature(b: BandData, D: np.ndarray) -> np.ndarray:
+    """Omega_n (Angstrom^2), float (nk, 3, nw): LVTS12's curvature, = -Phi of moments.py, from the
+    columns of D (``b.D``, or ``b.rotation(threshold)`` for other degenerate groups)."""
     _, Phi = mom.orbital_parts_columns(b.E, D, A=b.A, Omega_bar_diag=b.curlA_diag)
     return -Phi
 
 
-def full_connection(b: dict, labels: np.ndarray) -> np.ndarray:
-    """A = U^+ A^(W) U + i D (WYSV06 Eq. 25), complex (nk, 3, nw, nw), Angstrom."""
-    D = rotation(b, labels)
+def full_connection(b: BandData, D: np.ndarray) -> np.ndarray:
+    """A = U^+ A^(W) U + i D (WYSV06 Eq. 25), complex (nk, 3, nw, nw), Angstrom; D as in
+    :func:`berry_curvature`."""
     return 1j * D if b.A is None else b.A + 1j * D
 
 

@@ -48,18 +48,6 @@ def degenerate_groups(E: np.ndarray, threshold: float) -> np.ndarray:
     return np.concatenate([np.zeros(E.shape[:-1] + (1,), dtype=int), np.cumsum(gaps, axis=-1)], axis=-1)
 
 
-def rotation_D(V: np.ndarray, E: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """D_a = U^+ d_a U off the degenerate blocks (WYSV06 Eq. 24).
-
-    V : complex (nk, 3, nw, nw) eV Angstrom; E : (nk, nw) eV; labels : (nk, nw).
-    Returns complex (nk, 3, nw, nw), Angstrom:  D_mn = V_mn / (E_n - E_m), 0 within a group.
-    """
-    dE = E[:, None, :] - E[:, :, None]  # [k, m, n] = E_n - E_m
-    same = labels[:, :, None] == labels[:, None, :]
-    inv = np.where(same, 0.0, 1.0 / np.where(same, 1.0, dE))
-    return V * inv[:, None]
-
-
 def group_first_mask(labels: np.ndarray) -> np.ndarray:
     """bool (nk, nw): True at the first band of each degenerate group."""
     nk = labels.shape[0]

@@ -36,7 +36,6 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import moments as mom
 from .banddata import BandData
 from .bands import Interpolator
 from .integrate import GMESettings, band_data_of, block_size, energy_window, gme_moments, surface_weights, to_ampere
@@ -122,17 +121,15 @@ def _column_terms(b: BandData, st: GMESettings, weights: np.ndarray):
     """Per band column of one chunk: weight (na, ns, nE) 1/eV (k weights included, group-first
     columns only), group velocity (na, ns, 3), orbital moment part (na, ns, nE, 3) eV A^2, spin
     (na, ns, 3) or None, Berry curvature Omega (na, ns, 3) A^2 - as in fermi_surface_chunk."""
-    lab = b.labels
-    sw = surface_weights(b, st)  # the weights and velocities of fermi_surface_chunk
-    W, vg = sw.W * weights[b.k_index][:, None, None], sw.v
+    sw = surface_weights(b, st).scaled(weights[b.k_index])  # the weights of fermi_surface_chunk
+    W, vg, group = sw.W, sw.v, sw.per_column
     Gc_n, Phi_n = gme_moments(b)
-    Gc = mom.group_sum(Gc_n, lab)
-    Phi = mom.group_sum(Phi_n, lab)
+    Gc, Phi = group(Gc_n), group(Phi_n)
     if st.moment_energy == "band":
-        m = (Gc - mom.group_sum(b.E[:, None, :] * Phi_n, lab))[:, :, :, None] + 0 * st.EF
+        m = (Gc - group(b.E[:, None, :] * Phi_n))[:, :, :, None] + 0 * st.EF
     else:
         m = Gc[:, :, :, None] - st.EF[None, None, None, :] * Phi[:, :, :, None]
-    sig = None if b.S_diag is None else np.swapaxes(mom.group_sum(b.S_diag, lab), 1, 2)
+    sig = None if b.S_diag is None else np.swapaxes(group(b.S_diag), 1, 2)
     return W, np.swapaxes(vg, 1, 2), np.moveaxis(m, 1, 3), sig, -np.swapaxes(Phi, 1, 2)
 
 

@@ -214,6 +214,7 @@ def test_noa_gauge_covariant_with_degenerate_groups(tmp_path, monkeypatch):
     # band, is on the mesh): a random unitary inside every degenerate group leaves the 'group'
     # result unchanged; postw90's formula ('skip') changes with that choice
     from gme_wannier.load import load_model
+    from gme_wannier.moments import degenerate_groups
 
     for ext in (".win", ".chk", ".eig", ".mmn"):
         shutil.copy(need("Te_tut24", "Te" + ext), tmp_path / ("Te" + ext))
@@ -225,7 +226,7 @@ def test_noa_gauge_covariant_with_degenerate_groups(tmp_path, monkeypatch):
         E, U = eigh(H)
         if H.ndim == 3:
             rng = np.random.default_rng(1)
-            lab = gy.mom.degenerate_groups(E, 1e-9)
+            lab = degenerate_groups(E, 1e-9)
             for i in range(len(E)):
                 for g in np.unique(lab[i]):
                     idx = np.nonzero(lab[i] == g)[0]
@@ -435,3 +436,24 @@ def test_noa_kernel_equals_postw90_loops():
         assert np.abs(ref_o).max() > 1e-3 and np.abs(ref_s).max() > 1e-3
         assert _rel(got["NOA_orb"][:, ie], ref_o) < 1e-10
         assert _rel(got["NOA_spin"][:, ie], ref_s) < 1e-10
+
+
+def test_dos_counts_every_state_of_a_degenerate_group(tmp_path):
+    """Te_tut24 on 6^3 holds H, where the valence top is a degenerate pair: with E_F there and a
+    narrow smearing, the DOS (grouped) equals the plain count sum_k w sum_n delta(E_n - E_F)
+    over every band, i.e. the pair counts twice, not once."""
+    from gme_wannier.load import load_model
+
+    for ext in (".win", ".chk", ".eig", ".mmn"):
+        shutil.copy(need("Te_tut24", "Te" + ext), tmp_path / ("Te" + ext))
+    model = load_model(str(tmp_path / "Te"), use_uhu=False)
+    interp = Interpolator(model)
+    E_H = interp.energies(np.array([[1 / 3, 1 / 3, 0.5]]))[0]
+    top = int(np.argmin(np.abs(np.diff(E_H))))  # the degenerate pair at H
+    assert abs(E_H[top + 1] - E_H[top]) < 1e-6
+    st = GMESettings(fermi_energies=[E_H[top]], smearing=Smearing("gaussian", 0.01), degen_thresh=1e-4)
+    k, w = _mesh(6)
+    got = gy.DOS().chunk(interp, k, w, st)["DOS"]
+    plain = np.einsum("k,kn->", w, st.smearing.delta(interp.energies(k) - st.EF[0]))
+    assert plain > 0
+    np.testing.assert_allclose(got[0], plain, rtol=1e-6)
