@@ -235,6 +235,8 @@ def _convergence_block(K_total, K_err, convergence, n_eval: int, method, mesh_in
                               n_eval, method, converged=mesh_info.get("converged"))
     if convergence is not None:
         conv["stop_reason"] = mesh_info["stop_reason"]
+        if "forecast" in mesh_info:
+            conv["forecast"] = mesh_info.pop("forecast")
     return conv
 
 

@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 __all__ = ["submesh_factor", "submesh_weights", "convergence_record", "ConvergenceOptions", "mesh_sequence",
-           "mesh_error", "converge", "avoid_special", "WARN_ABOVE", "CONVERGED_DEFAULT"]
+           "mesh_error", "converge", "forecast", "avoid_special", "WARN_ABOVE", "CONVERGED_DEFAULT"]
 
 WARN_ABOVE = 0.10  # a warning line when the estimate exceeds 10 % of max |alpha_total|
 CONVERGED_DEFAULT = 0.01  # without a tolerance, "converged" means an estimate below 1 %
@@ -197,4 +197,60 @@ def converge(run_mesh, total_K, opts: ConvergenceOptions, recip_lattice: np.ndar
               "meshes": meshes, "mesh": meshes[-1]["mesh"] if meshes else None,
               "n_evaluated": int(meshes[-1]["n_kpoints"]) if meshes else 0, "n_kpoints_total": int(n_total),
               "converged": reason == "converged", "stop_reason": reason}
+    if reason != "converged":
+        record["forecast"] = forecast(meshes, opts, recip_lattice)
+        if say is not None:
+            say(record["forecast"]["text"])
     return raw, err, record
+
+
+def forecast(meshes: list, opts: ConvergenceOptions, recip_lattice: np.ndarray, max_more: int = 12) -> dict:
+    """What reaching the tolerance would take after a sequence stopped early (by a limit, or
+    at the end of :func:`mesh_sequence`): the further meshes and their time at the cost per
+    k-point of the last mesh.
+
+    meshes : the per-mesh entries of :func:`converge` (mesh, n_kpoints, seconds, estimated_error).
+    The estimate is assumed to keep falling by the larger (slower) of its last ratio and the
+    h^2 ratio 1 / growth^2; no forecast while it is not falling. Returns a dict with
+    ``meshes_more`` (int or None), ``mesh`` (the mesh expected to pass, or None), ``seconds``
+    (float or None) and a one-line ``text``.
+    """
+    est = [m["estimated_error"] for m in meshes if m["estimated_error"] is not None]
+    none = {"meshes_more": None, "mesh": None, "seconds": None}
+    if len(est) < 2 or not all(np.isfinite(est[-2:])) or est[-1] <= 0:
+        return {**none, "text": "no forecast: the sequence stopped before two error estimates"}
+    q = est[-1] / est[-2]
+    if q >= 1:
+        return {**none, "text": f"no forecast: the estimate did not fall on the last mesh "
+                                f"({100 * est[-2]:.2g} % -> {100 * est[-1]:.2g} %)"}
+    q = max(q, 1.0 / opts.growth ** 2)
+    last = meshes[-1]
+    per_k = last["seconds"] / max(last["n_kpoints"], 1)
+    later = mesh_sequence(recip_lattice, opts)
+    for m in later:  # skip to the last mesh run
+        if list(m) == list(last["mesh"]):
+            break
+    e, seconds, more = est[-1], 0.0, 0
+    for m in later:
+        more += 1
+        seconds += per_k * last["n_kpoints"] * np.prod(m) / np.prod(last["mesh"])
+        e *= q
+        if e <= opts.tolerance or more >= max_more:
+            break
+    if e > opts.tolerance:
+        return {**none, "text": f"no forecast: the estimate falls too slowly ({q:.2f} per mesh) to reach "
+                                f"{100 * opts.tolerance:g} % within {max_more} meshes"}
+    tag = "x".join(map(str, m))
+    return {"meshes_more": more, "mesh": [int(x) for x in m], "seconds": float(seconds),
+            "text": f"forecast: {100 * opts.tolerance:g} % would need about {more} more mesh"
+                    f"{'es' if more > 1 else ''}, up to {tag}, about {_duration(seconds)} more at the "
+                    f"cost per k-point of the last mesh (the estimate falling by {q:.2f} per mesh)"}
+
+
+def _duration(seconds: float) -> str:
+    """'45 s', '12 min', '3.2 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

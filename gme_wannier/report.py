@@ -140,6 +140,8 @@ def _convergence_lines(s, result) -> None:
             + f"; {conv.get('n_kpoints_evaluated')} k-points evaluated)\n")
     if conv.get("stop_reason") not in (None, "converged"):
         s.write(f"  stopped by {conv['stop_reason'].replace('_', '-')} before reaching the tolerance\n")
+    if conv.get("forecast"):
+        s.write(f"  {conv['forecast']['text']}\n")
 
 
 def _fermi_section(s, result) -> None:

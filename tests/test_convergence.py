@@ -136,6 +136,12 @@ def test_cli_tolerance_limits_and_json(tmp_path, capsys):
     d2 = json.loads(out2.read_text())["convergence"]
     assert d2["converged"] is False and d2["stop_reason"] == "max_kpoints" and d2["n_kpoints_evaluated"] <= 20000
     assert "stopped by max-kpoints" in cap.out
+    fc = d2["forecast"]  # what 1e-4 would take: further meshes of the sequence, and their time
+    assert "forecast" in cap.out and fc["text"] in cap.out
+    if fc["meshes_more"] is not None:
+        assert fc["meshes_more"] >= 1 and fc["seconds"] > 0
+        assert fc["mesh"] in [list(m) for _, m in zip(range(60), mesh_sequence(_te().recip_lattice,
+                                                                                 ConvergenceOptions()))]
     # one coarse mesh: the estimate is still there, and a warning says it is large
     out3 = tmp_path / "c.json"
     assert main(_te_cli(tmp_path, "--mesh", "8", "8", "6", "-o", str(out3))) == 0
@@ -216,3 +222,31 @@ def test_converge_needs_three_meshes_and_the_h2_guard():
     # the estimate of the last mesh: max(|1.30041 - 1.3004|, |1.3004 - 1.3| / 1.5^2)
     np.testing.assert_allclose(err, 0.0004 / 2.25, rtol=1e-9)
     assert [m["estimated_error"] is None for m in rec["meshes"]] == [True, False, False, False, False]
+
+
+def test_forecast_of_a_stopped_sequence():
+    """A sequence stopped by a limit says what the tolerance would take: the estimate is assumed
+    to keep falling by the slower of its last ratio and h^2, each further mesh costing the last
+    mesh's time per k-point; no forecast while the estimate does not fall."""
+    from gme_wannier.convergence import forecast
+
+    opts = ConvergenceOptions(tolerance=0.01)
+    seq = [m for _, m in zip(range(8), mesh_sequence(np.eye(3), opts))]
+    n = [int(np.prod(m)) for m in seq]
+
+    def entries(errors):  # irreducible points (about 1/48 of each mesh), 10 us each
+        return [{"mesh": list(m), "n_kpoints": k // 48, "seconds": 1e-5 * (k // 48), "estimated_error": e}
+                for m, k, e in zip(seq, n, errors)]
+
+    # falling by 0.5 per mesh: 0.06 -> 0.03 -> 0.015 -> 0.0075 passes 1 % three meshes on
+    fc = forecast(entries([None, 0.12, 0.06]), opts, np.eye(3))
+    assert fc["meshes_more"] == 3 and fc["mesh"] == list(seq[5])
+    np.testing.assert_allclose(fc["seconds"], 1e-5 * (n[2] // 48) * (n[3] + n[4] + n[5]) / n[2], rtol=1e-12)
+    # faster than h^2 is not believed: 0.9 -> 0.03 is taken as 1 / 1.5^2 per mesh
+    # (0.03 -> 0.0133 -> 0.0059: two meshes, not one)
+    fc = forecast(entries([None, 0.9, 0.03]), opts, np.eye(3))
+    assert fc["meshes_more"] == 2 and fc["mesh"] == list(seq[4])
+    # not falling, or only one estimate: no forecast, and the text says why
+    for errs in ([None, 0.05, 0.06], [None, 0.05]):
+        fc = forecast(entries(errs), opts, np.eye(3))
+        assert fc["meshes_more"] is None and fc["text"].startswith("no forecast")
