@@ -21,6 +21,7 @@ states per unit cell (1/eV), and the sum of X = 1 integrates to it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -31,7 +32,8 @@ from .bands import Interpolator
 from .integrate import GMESettings, SurfaceWeights, gme_sums, zero_sums
 from .model import TBModel
 
-__all__ = ["tetrahedra", "tetra_corner_weights", "fermi_surface_weights", "tetra_chunk", "sum_over_mesh_tetra"]
+__all__ = ["tetrahedra", "tetra_corner_weights", "fermi_surface_weights", "tetra_chunk", "sum_over_mesh_tetra",
+           "coarse_screen", "CoarseScreen"]
 
 # the 6 tetrahedra of a cube along the main diagonal 0 -> 7 (corner c = 4 i + 2 j + k)
 _CUBE = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
@@ -241,6 +243,9 @@ def tetra_chunk(interp: Interpolator, k_red: np.ndarray, W: np.ndarray, band0: i
 
 # mesh points whose energies one block holds at a time (all bands: 200k x 56 x 8 B = 90 MB)
 BLOCK_POINTS = 200_000
+SCREEN_FACTOR = 3  # the screen's mesh is 3x coarser: its energies cost 1/27 of the fine ones
+SCREEN_MARGIN = 0.05  # eV added to the spread of a band over a coarse cell's corners
+_SCREEN_POINTS = 100_000  # points per group of coarse planes (energies of all bands)
 
 
 def mesh_blocks(mesh: Sequence[int], budget: Optional[int] = None) -> list[tuple[int, int, int, int]]:
@@ -283,10 +288,11 @@ def block_points(mesh: Sequence[int], block: tuple, recip_lattice: np.ndarray) -
     return k_red, flat[:, cube_tetrahedra(mesh, recip_lattice)].reshape(-1, 4)
 
 
-# 9 parameters: the mesh and settings, and the k loop's keyword-only options (as sum_over_kpoints).
+# 10 parameters: the mesh and settings, the screen, and the k loop's keyword-only options (as
+# sum_over_kpoints).
 def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chunk_size: int = 1000,
                         checkpoint=None, progress=None, interp: Optional[Interpolator] = None,
-                        blas_threads: int = 1) -> dict:
+                        blas_threads: int = 1, screen: Optional[int] = SCREEN_FACTOR) -> dict:
     """Linear-tetrahedron Fermi-surface sums on the whole uniform Gamma-centred mesh.
 
     The cells are cut into blocks (:func:`mesh_blocks`), dealt over the ranks by the one k loop
@@ -295,6 +301,12 @@ def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chu
     cells, and the moments at the points with a non-zero weight. A point on the border of two
     blocks gets part of its weight from each, and is evaluated in both: the sum is the same.
     Memory: the energies of one block (at most :data:`BLOCK_POINTS` points), whatever the mesh.
+
+    screen : int or None. With f, the cells of a mesh f times coarser (:func:`coarse_screen`)
+        that no band can cross the Fermi levels in mark the fine cells inside them, whose
+        energies are then not computed (at T = 0 a few per cent of the cells are cut by a Fermi
+        level). Same sums as without, up to what the marking misses; None: every cell.
+
     Returns the raw sums (see :func:`gme_wannier.integrate.fermi_surface_chunk`); ``smearing``
     is not used.
     """
@@ -310,19 +322,30 @@ def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chu
         interp = Interpolator(model, external=st.external, spin=st.spin)
     blocks = mesh_blocks(mesh)
     volume = 1.0 / (6.0 * float(np.prod(mesh)))
+    with threadpool_limits(limits=blas_threads):
+        live = None if screen is None else coarse_screen(interp, mesh, st.EF.min(), st.EF.max(), screen,
+                                                         comm=comm, chunk_size=chunk_size)
 
     def compute_chunk(b: int) -> dict:
         k, tets = block_points(mesh, blocks[b], model.recip_lattice)
-        return _block_sums(interp, k, tets, mesh, volume, st, chunk_size)
+        cells = None if live is None else live.fine_cells(mesh, blocks[b])
+        return _block_sums(interp, k, tets, mesh, volume, st, chunk_size, cells)
 
     with threadpool_limits(limits=blas_threads):
         return chunked_sum(len(blocks), compute_chunk, comm, checkpoint=checkpoint, progress=progress,
                            items_per_chunk=[p * q * int(mesh[2]) for _, p, _, q in blocks])
 
 
-def _block_sums(interp, k, tets, mesh, volume, st, chunk_size) -> dict:
-    """Tetrahedron sums of one block: its points k (np, 3), its tetrahedra (indices into k)."""
+def _block_sums(interp, k, tets, mesh, volume, st, chunk_size, live_cells=None) -> dict:
+    """Tetrahedron sums of one block: its points k (np, 3), its tetrahedra (indices into k, six per
+    cell, cell by cell); with ``live_cells`` (bool per cell) only the tetrahedra of those cells."""
     EF = st.EF
+    if live_cells is not None:
+        tets = tets[np.repeat(live_cells, 6)]
+        if len(tets) == 0:
+            return zero_sums(interp, len(EF))
+        need = np.unique(tets)
+        k, tets = k[need], np.searchsorted(need, tets)
     E = interp.energies(k, chunk_size)
     # bands that reach the Fermi window in this block
     reach = np.nonzero((E.min(axis=0) < EF.max()) & (E.max(axis=0) > EF.min()))[0]
@@ -335,3 +358,68 @@ def _block_sums(interp, k, tets, mesh, volume, st, chunk_size) -> dict:
         part = tetra_chunk(interp, k[act[i:i + chunk_size]], W[i:i + chunk_size], band0, 4, st)
         out = {key: out[key] + part[key] for key in out}
     return out
+
+
+# ------------------------------------------------------------------------------ the coarse screen
+
+
+@dataclass(frozen=True)
+class CoarseScreen:
+    """Cells of a coarse mesh M that a band may cross a Fermi level in: ``live`` bool (M1, M2, M3),
+    cell (i, j, k) spanning [i/M1, (i+1)/M1] x ... in reduced coordinates."""
+
+    live: np.ndarray
+
+    @property
+    def fraction(self) -> float:
+        """The fraction of the coarse cells kept."""
+        return float(self.live.mean())
+
+    def fine_cells(self, mesh: Sequence[int], block: tuple) -> np.ndarray:
+        """bool per cell of a block of the fine mesh (cell order of :func:`block_points`): whether
+        any coarse cell it overlaps is live (a fine cell overlaps one or two per axis)."""
+        a, pa, c, pc = block
+        idx = []
+        for ax, (start, count) in enumerate(((a, pa), (c, pc), (0, int(mesh[2])))):
+            N, M = int(mesh[ax]), self.live.shape[ax]
+            j = np.arange(start, start + count)
+            idx.append(((j * M) // N, ((j + 1) * M + N - 1) // N - 1))  # first, last coarse cell
+        out = np.zeros((pa, pc, int(mesh[2])), dtype=bool)
+        for i1 in idx[0]:
+            for i2 in idx[1]:
+                for i3 in idx[2]:
+                    out |= self.live[np.ix_(i1, i2, i3)]
+        return out.reshape(-1)
+
+
+def coarse_screen(interp: Interpolator, mesh: Sequence[int], lo: float, hi: float, factor: int = SCREEN_FACTOR,
+                  *, margin: float = SCREEN_MARGIN, comm=None, chunk_size: int = 1000) -> CoarseScreen:
+    """The cells of the mesh ``ceil(mesh / factor)`` in which some band may reach [lo, hi] eV.
+
+    A cell is kept when for some band min - s < hi and max + s > lo over its eight corners, with
+    s = margin + (max - min): the spread allows for the curvature of the band inside the cell,
+    as in :func:`gme_wannier.refine.mark_cells`. The energies are computed a group of planes at a
+    time (all bands, about 100k points), the groups dealt over the ranks; only the bool array of
+    the cells is kept (M1 M2 M3 bytes). Collective.
+    """
+    from .parallel import distributed_rows
+
+    M = np.maximum(2, -(-np.asarray(mesh, dtype=int) // int(factor)))
+    per_group = max(1, _SCREEN_POINTS // int(M[1] * M[2]) - 1)
+    jk = np.indices((int(M[1]), int(M[2]))).reshape(2, -1).T
+
+    def planes(first: np.ndarray) -> np.ndarray:  # live cells of planes first[0] .. first[-1]
+        if len(first) == 0:
+            return np.zeros((0, int(M[1]), int(M[2])), dtype=bool)
+        ii = np.arange(first[0], first[-1] + 2)  # the planes and the next one
+        pts = np.concatenate([np.column_stack([np.full(len(jk), i % M[0]), jk]) for i in ii]) / M
+        E = interp.energies(pts, chunk_size).reshape(len(ii), int(M[1]), int(M[2]), -1)
+        emin = emax = E[:-1]
+        for d in _CUBE[1:]:
+            sh = np.roll(E[d[0]:len(ii) - 1 + d[0]], (-d[1], -d[2]), axis=(1, 2))
+            emin, emax = np.minimum(emin, sh), np.maximum(emax, sh)
+        s = margin + (emax - emin)
+        return np.any((emin - s < hi) & (emax + s > lo), axis=-1)
+
+    live = distributed_rows(planes, np.arange(int(M[0])), comm, block=per_group)
+    return CoarseScreen(live)

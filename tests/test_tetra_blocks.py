@@ -65,3 +65,47 @@ def test_memory_is_that_of_one_block(monkeypatch):
     whole_k = 3 * 8 * int(np.prod(mesh))  # bytes of one (N, 3) float array
     assert raw["dos"][0] > 0
     assert peak < 0.5 * whole_k, peak
+
+
+def test_coarse_screen_marks_the_fine_cells_overlapping_a_live_cell():
+    """A fine cell is kept iff it overlaps a live coarse cell: checked against the overlap of the
+    intervals in reduced coordinates, along axes where the meshes do and do not nest."""
+    mesh, M = (11, 9, 7), (4, 3, 3)
+    rng = np.random.default_rng(3)
+    live = rng.random(M) < 0.15
+    screen = tetra.CoarseScreen(live)
+    for block in tetra.mesh_blocks(mesh, 60):
+        a, pa, c, pc = block
+        got = screen.fine_cells(mesh, block).reshape(pa, pc, mesh[2])
+        cells = np.indices((pa, pc, mesh[2])).reshape(3, -1).T + np.array([a, c, 0])
+        for (i, j, k), g in zip(cells, got.reshape(-1)):
+            over = [[ic for ic in range(M[ax]) if ic / M[ax] < (x + 1) / mesh[ax] and x / mesh[ax] < (ic + 1) / M[ax]]
+                    for ax, x in enumerate((i, j, k))]
+            assert g == any(live[p, q, r] for p in over[0] for q in over[1] for r in over[2]), (i, j, k)
+
+
+def test_screened_tetrahedra_equal_every_cell_on_a_real_model():
+    """Te_tut24 at T = 0 (E_F 5.85-6.15 eV): the sums with the coarse screen equal those over
+    every cell, while far fewer energies are computed."""
+    from conftest import need
+    from gme_wannier.load import load_model
+
+    model = load_model(need("Te_tut24", "Te.chk")[:-4])
+    st = GMESettings(fermi_energies=tuple(np.round(np.arange(5.85, 6.151, 0.05), 9)))
+    mesh = (95, 95, 59)  # the screen's cells (32 x 32 x 20) are fine enough to drop most of the zone
+    counted = []
+
+    class Counting(Interpolator):
+        def energies(self, k_red, chunk=1000):
+            counted.append(len(k_red))
+            return super().energies(k_red, chunk)
+
+    interp = Counting(model, external=st.external, spin=st.spin)
+    ref = tetra.sum_over_mesh_tetra(model, mesh, st, interp=interp, screen=None)
+    n_all, counted[:] = sum(counted), []
+    got = tetra.sum_over_mesh_tetra(model, mesh, st, interp=interp)
+    for key in ref:
+        scale = np.abs(ref[key]).max()
+        assert scale > 0, key
+        assert np.abs(got[key] - ref[key]).max() < 1e-12 * scale, key
+    assert sum(counted) < 0.6 * n_all, (sum(counted), n_all)
