@@ -93,6 +93,7 @@ def compute(model: TBModel, settings: GMESettings, sampling: Optional[Sampling] 
                                                               estimate_error=estimate_error, **fixed)
         n_eval = mesh_info.get("n_evaluated", mesh_info.get("n_kpoints", 0))
         K, K_err, method = _fixed_error(raw, model, settings, crystal.project, mesh_info)
+    K_err, missed = _unsampled_levels(model, settings, raw.get("dos"), K_err, crystal.sym if crystal.use else None)
     extra = {q.name: q.finish(extra_raw, model, settings, crystal.sym if crystal.use else None) for q in quantities}
     elapsed = time.perf_counter() - t0
     info = {
@@ -104,7 +105,7 @@ def compute(model: TBModel, settings: GMESettings, sampling: Optional[Sampling] 
         "mesh": mesh_info,
         "symmetry": _symmetry_record(crystal, mesh_info, K["total"], sampling),
         "spin_degeneracy_factor": g,
-        "convergence": _convergence_block(K["total"], K_err, sampling.convergence, n_eval, method, mesh_info),
+        "convergence": _convergence_block(K["total"], K_err, sampling.convergence, n_eval, method, mesh_info, missed),
         "checkpoint": {"path": run.checkpoint, "resumed_chunks": int(n_resumed)} if run.checkpoint else None,
         "timing": {"seconds": elapsed, "ranks": comm.size,
                    "kpoints_per_second": n_eval / elapsed if elapsed > 0 else None},
@@ -224,8 +225,27 @@ def _symmetry_record(crystal: _Crystal, mesh_info: dict, K_total: np.ndarray, sa
     return info
 
 
-def _convergence_block(K_total, K_err, convergence, n_eval: int, method, mesh_info: dict) -> dict:
-    """The result's ``"convergence"`` block."""
+def _unsampled_levels(model: TBModel, settings: GMESettings, dos, K_err, sym, band_mesh=(20, 20, 20)):
+    """Fermi levels that bands cross but where no k-point of the sampling had a state within the
+    smearing window (DOS exactly 0): their K is 0 for want of points, not because of a gap, so
+    their error is unknown and set to inf. The band ranges come from ``band_mesh`` (a range
+    found there is a true subset of the band's range). Returns (K_err, the E_F missed, eV)."""
+    if K_err is None or dos is None or not np.any(np.asarray(dos) == 0):
+        return K_err, []
+    from .fermi import band_energies, band_report
+
+    E, _ = band_energies(model, band_mesh, sym)
+    levels = band_report(E, settings.EF)["fermi_levels"]
+    missed = [i for i, lv in enumerate(levels) if dos[i] == 0 and lv["crossing"]]
+    if missed:
+        K_err = np.array(K_err, dtype=float)
+        K_err[missed] = np.inf
+    return K_err, [float(settings.EF[i]) for i in missed]
+
+
+def _convergence_block(K_total, K_err, convergence, n_eval: int, method, mesh_info: dict, missed=()) -> dict:
+    """The result's ``"convergence"`` block (``missed``: E_F that bands cross where the sampling
+    found no state, see :func:`_unsampled_levels`)."""
     if K_err is None:
         return {"tolerance": None, "estimated_error": None, "converged": None, "n_kpoints_evaluated": int(n_eval),
                 "method": "not estimated (estimate_error=False)"}
@@ -233,6 +253,10 @@ def _convergence_block(K_total, K_err, convergence, n_eval: int, method, mesh_in
 
     conv = convergence_record(K_total, K_err, convergence.tolerance if convergence is not None else None,
                               n_eval, method, converged=mesh_info.get("converged"))
+    if missed:
+        conv["unsampled_fermi_levels_eV"] = list(missed)
+        conv["unsampled_note"] = ("bands cross these Fermi levels but no k-point had a state within the "
+                                  "smearing window: the mesh is too coarse for their Fermi surface (error unknown)")
     if convergence is not None:
         conv["stop_reason"] = mesh_info["stop_reason"]
         if "forecast" in mesh_info:

@@ -89,7 +89,7 @@ def _add_fermi_options(g) -> None:
     g.add_argument("--smearing", choices=["gaussian", "methfessel-paxton", "marzari-vanderbilt", "fermi-dirac"])
     g.add_argument("--smearing-width", type=float, help="eV (Wannier90 convention: exp(-(dE/w)^2))")
     g.add_argument("--mp-order", type=int, help="Methfessel-Paxton order (default 1)")
-    g.add_argument("--max-arg", type=float, help="cut the weights beyond this many widths (default 5; 40 for Fermi-Dirac)")
+    g.add_argument("--max-arg", type=float, help="cut the weights beyond this many widths (default 5; 30 for Fermi-Dirac)")
     g.add_argument("--degen-thresh", type=float, help="degenerate-band threshold, eV (default 1e-4)")
     g.add_argument("--degeneracy", choices=["group", "skip"], help="group: sum degenerate groups (default); skip: as postw90")
     g.add_argument("--moment-energy", choices=["band", "fermi"], help="orbital moment with H - E_n (default) or H - E_F")

@@ -140,6 +140,9 @@ def _convergence_lines(s, result) -> None:
             + f"; {conv.get('n_kpoints_evaluated')} k-points evaluated)\n")
     if conv.get("stop_reason") not in (None, "converged"):
         s.write(f"  stopped by {conv['stop_reason'].replace('_', '-')} before reaching the tolerance\n")
+    if conv.get("unsampled_fermi_levels_eV"):
+        levels = ", ".join(f"{e:.4f}" for e in conv["unsampled_fermi_levels_eV"])
+        s.write(f"  E_F = {levels} eV: {conv['unsampled_note']}\n")
     if conv.get("forecast"):
         s.write(f"  {conv['forecast']['text']}\n")
 

@@ -25,7 +25,7 @@ import numpy as np
 from .convergence import ConvergenceOptions
 from .integrate import GMESettings
 from .io.errors import GMEInputError, InputFileError
-from .smearing import Smearing
+from .smearing import FD_MAX_ARG, Smearing
 
 __all__ = ["Sampling", "SymmetryOptions", "RunControl", "RunSetup", "DEFAULTS", "DEFAULT_TOLERANCE",
            "KERNELS", "SYMMETRY_MODES", "OPTION_KEYS", "smearing_from_options", "material_fermi",
@@ -176,7 +176,7 @@ DEFAULTS: dict = {"mesh": list(Sampling().mesh), "symmetry": SymmetryOptions().m
                   "chunk_size": RunControl().chunk_size, "symprec": SymmetryOptions().symprec,
                   "kernel": Sampling().kernel}
 """The value of every option that has one when it is not given (from the objects' own defaults;
-``max_arg`` None: 5 widths, 40 for Fermi-Dirac)."""
+``max_arg`` None: 5 widths, 30 for Fermi-Dirac)."""
 
 OPTION_KEYS = ("mesh", "tolerance", "max_kpoints", "max_time", "kernel", "refine", "box_center", "box_b1",
                "box_b2", "box_b3", "box_mesh", "win_box", "symmetry", "symprec", "structure", "magmoms",
@@ -192,8 +192,8 @@ def smearing_from_options(o: Mapping) -> Smearing:
 
     A numerical smearing needs its width and excludes a temperature; otherwise Fermi-Dirac at
     ``temperature`` (default 300 K), or at ``smearing_width`` / k_B with ``smearing =
-    "fermi-dirac"``. The weights are cut beyond ``max_arg`` widths (default 5; 40 for
-    Fermi-Dirac).
+    "fermi-dirac"``. The weights are cut beyond ``max_arg`` widths (default 5; 30 for
+    Fermi-Dirac, :data:`gme_wannier.smearing.FD_MAX_ARG`).
 
     Returns
     -------
@@ -212,7 +212,7 @@ def smearing_from_options(o: Mapping) -> Smearing:
 
         T = float(o["smearing_width"]) / k_B_eV
     return Smearing.from_temperature(300.0 if T is None else float(T),
-                                     float(o["max_arg"]) if o.get("max_arg") else 40.0)
+                                     float(o["max_arg"]) if o.get("max_arg") else FD_MAX_ARG)
 
 
 def material_fermi(o: Mapping, model, win=None, kT: float = 0.025852) -> Optional[dict]:

@@ -250,3 +250,23 @@ def test_forecast_of_a_stopped_sequence():
     for errs in ([None, 0.05, 0.06], [None, 0.05]):
         fc = forecast(entries(errs), opts, np.eye(3))
         assert fc["meshes_more"] is None and fc["text"].startswith("no forecast")
+
+
+def test_a_fermi_surface_missed_by_the_mesh_is_not_converged():
+    """A mesh with no state within the smearing window at a Fermi level that bands cross gives
+    K = 0 there on the mesh and its submesh: the estimate must not call that converged. A level
+    in a true gap (above every band) keeps its zero error."""
+    model = weyl_pair_model(b=0.1)
+    st = GMESettings(fermi_energies=(0.05, 50.0), smearing=Smearing("gaussian", 0.001))
+    r = compute(model, st, Sampling(mesh=(4, 4, 4)), symmetry="off")
+    conv = r.info["convergence"]
+    assert np.all(r.dos == 0)
+    assert conv["unsampled_fermi_levels_eV"] == [0.05] and conv["converged"] is False
+    assert np.isinf(r.alpha_error[0]).all() and np.all(r.alpha_error[1] == 0)
+    from gme_wannier.report import run_summary
+
+    assert "E_F = 0.0500 eV: bands cross" in run_summary(model, r, "out.json")
+    # a mesh that reaches the window is not flagged
+    st2 = GMESettings(fermi_energies=(0.05, 50.0), smearing=Smearing.from_temperature(300.0))
+    r2 = compute(model, st2, Sampling(mesh=(9, 9, 9)), symmetry="off")
+    assert r2.dos[0] > 0 and "unsampled_fermi_levels_eV" not in r2.info["convergence"]

@@ -13,6 +13,7 @@ import pytest
 from gme_wannier import compute, load_model, load_result, settings_from_win
 from gme_wannier.io.errors import GMEInputError, InputFileError, OptionError
 from gme_wannier.io.win import read_win
+from gme_wannier.smearing import FD_MAX_ARG
 from gme_wannier.models import weyl_pair_model
 from gme_wannier.settings import (DEFAULT_TOLERANCE, RunControl, Sampling, SymmetryOptions, box_from_win,
                                   check_magmoms, convergence_from_options, gme_settings, run_setup,
@@ -84,7 +85,7 @@ def test_bad_win_values_name_the_win(tmp_path):
 
 def test_smearing_choice():
     s = smearing_from_options({"smearing": "fermi-dirac", "smearing_width": 0.02})
-    assert s.kind == "fermi-dirac" and s.max_arg == 40.0
+    assert s.kind == "fermi-dirac" and s.max_arg == FD_MAX_ARG == 30.0
     np.testing.assert_allclose(s.width, 0.02)  # width = k_B T: T = 0.02 eV / k_B
     s = smearing_from_options({"smearing": "methfessel-paxton", "smearing_width": 0.05, "mp_order": 2})
     assert (s.kind, s.width, s.order, s.max_arg) == ("methfessel-paxton", 0.05, 2, 5.0)
