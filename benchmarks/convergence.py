@@ -31,7 +31,7 @@ Usage::
     python benchmarks/convergence.py --cases srsi2-30K --no-wannierberri --max-time 1200
 
 Cases: srsi2-* is the bundled SrSi2 example, te-* is ../shared/data/Te_tut24. The suffix gives
-the Fermi-Dirac temperature, and "tetra" means T -> 0 by linear tetrahedra on the whole zone,
+the Fermi-Dirac temperature, and "tetra" means T -> 0 by linear tetrahedra (with the crystal symmetry),
 whose reference is a denser tetrahedron mesh. A reference predicted to exceed
 ``--ref-max-seconds`` (or ``--ref-max-gb``) is not computed; the output then says so and the
 case reports no true error.
@@ -63,7 +63,7 @@ CASES = {
     "te-100K": dict(_TE, T=100.0, ref_factor=1.5),
     "srsi2-100K": dict(_SRSI2, T=100.0, ref_factor=1.5),
     "srsi2-30K": dict(_SRSI2, T=30.0, ref_factor=1.5),
-    # T -> 0: linear tetrahedra (kernel "tetra", whole zone, no smearing), the same sequence of meshes;
+    # T -> 0: linear tetrahedra (kernel "tetra", crystal symmetry, no smearing), the same sequence of meshes;
     # the reference is a denser tetrahedron mesh (the same T = 0 quantity), never a smeared sum.
     # max_kpoints 3e7 stops the sequence before 467x467x305 (66 M points, about 25 min on this machine,
     # and > 20 GB with the whole-mesh tetrahedra before commit c44e462).
@@ -134,7 +134,7 @@ def run_auto(model, st, tolerance, kernel="surface", max_time=None, max_kpoints=
 
 
 def run_uniform(model, st, mesh, kernel="surface"):
-    """Ours on one uniform mesh (symmetric; the whole zone for kernel "tetra"), no error estimate:
+    """Ours on one uniform mesh (symmetric, tetrahedra included), no error estimate:
     (K_total, seconds, k-points)."""
     t = time.perf_counter()
     res = _compute(model, st, mesh=tuple(mesh), kernel=kernel, estimate_error=False)
@@ -151,8 +151,9 @@ def reference(name, case, model, st, mesh, predicted_s=None, predicted_gb=None, 
     key = {"seed": case["seed"], "T": case["T"], "efermi": list(case["efermi"]), "mesh": list(mesh)}
     if kernel != "surface":
         key["kernel"] = kernel
+        key["symmetric"] = True  # tetrahedra with the crystal symmetry since tetra_sym.py
     key = json.dumps(key)
-    how = ("linear tetrahedra on the whole zone (T = 0, like the result)" if kernel == "tetra" else
+    how = ("linear tetrahedra with the crystal symmetry (T = 0, like the result)" if kernel == "tetra" else
            f"Fermi-surface sum at {case['T']:.0f} K on the irreducible points, symmetrized (like the result)")
     if os.path.exists(path):
         d = np.load(path)
@@ -327,7 +328,7 @@ def run_case(name, args):
     case = CASES[name]
     kernel = case.get("kernel", "surface")
     tol = 0.03 if args.quick else args.tolerance
-    temp = "T -> 0 (kernel tetra: linear tetrahedra, whole zone)" if kernel == "tetra" else f"T = {case['T']:.0f} K"
+    temp = "T -> 0 (kernel tetra: linear tetrahedra with the crystal symmetry)" if kernel == "tetra" else f"T = {case['T']:.0f} K"
     say(f"== {name}: {case['seed']}, {temp}, E_F {case['efermi'][0]:.2f}..{case['efermi'][1]:.2f} "
         f"step {case['efermi'][2]}, tolerance {tol}, load average {os.getloadavg()[0]:.1f}")
     model, st = load_case(case)

@@ -47,8 +47,8 @@ def compute(model: TBModel, settings: GMESettings, sampling: Optional[Sampling] 
         (:class:`gme_wannier.settings.Sampling`).
     symmetry : "auto", "off" or SymmetryOptions
         "auto": spglib point group of the structure; only irreducible k-points are evaluated
-        and the sum is symmetrized (docs/theory.md section 8); never for a box, tetrahedra or
-        refinement. "off": the whole mesh. A :class:`~gme_wannier.settings.SymmetryOptions`
+        and the sum is symmetrized (docs/theory.md section 8); tetrahedra sum the weights of
+        each star on its irreducible point (tetra_sym.py); never for a box or refinement. "off": the whole mesh. A :class:`~gme_wannier.settings.SymmetryOptions`
         also gives ``symprec``, ``magmoms`` and a ``structure`` overriding ``model.atoms``.
     quantities : objects with ``name``, ``chunk(interp, k_red, weights, settings)`` and
         ``finish(raw, model, settings, sym)`` (e.g. :mod:`gme_wannier.gyrotropic`), summed in the
@@ -155,7 +155,7 @@ def _crystal(model: TBModel, settings: GMESettings, symopts: SymmetryOptions, sa
     elif symopts.mode == "auto":
         raise GMEInputError(f"{model.name}: no structure is known, so symmetry cannot be used "
                             "(give one, or use symmetry='off')")
-    use = symopts.mode == "auto" and sampling.box is None and sampling.kernel != "tetra" and not sampling.refine
+    use = symopts.mode == "auto" and sampling.box is None and not sampling.refine
     err = check_band_symmetry(model, sym, settings.fermi_energies) if use else None
     return _Crystal(sym, use, form.project if use else (lambda T: T), info, err)
 

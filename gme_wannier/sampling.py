@@ -85,7 +85,15 @@ def fixed_sampling(model: TBModel, st: GMESettings, sampling, *, sym, run, finge
     bar = Progress(info.get("n_evaluated", info.get("n_kpoints")), enabled=run.progress) \
         if run.progress is not False and comm.is_root else None
     sets, method = None, None
-    if s.kernel == "tetra":
+    if s.kernel == "tetra" and sym is not None:  # irreducible energies and moments (tetra_sym.py)
+        from .tetra_sym import mesh_operations, sum_over_mesh_tetra_sym
+
+        raw = sum_over_mesh_tetra_sym(model, s.mesh, st, sym, comm=comm, chunk_size=run.chunk_size,
+                                      checkpoint=ckpt, progress=bar)
+        n_ops = len(mesh_operations(sym, s.mesh))
+        info.update(symmetric_tetrahedra=True, n_kspace_operations=n_ops,
+                    n_operations_dropped_by_mesh=len(np.unique(_kops(sym), axis=0)) - n_ops)
+    elif s.kernel == "tetra":
         raw = sum_over_mesh_tetra(model, s.mesh, st, comm=comm, chunk_size=run.chunk_size, checkpoint=ckpt,
                                   progress=bar)
     else:
@@ -107,6 +115,12 @@ def fixed_sampling(model: TBModel, st: GMESettings, sampling, *, sym, run, finge
     if method is not None:
         info["error_method"] = method
     return raw, info, extra_raw, n_resumed
+
+
+def _kops(sym):
+    from .irreducible import kspace_operations
+
+    return kspace_operations(sym)[0]
 
 
 def _embedded(k_red, weights, mesh, shift):

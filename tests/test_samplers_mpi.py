@@ -19,7 +19,10 @@ from gme_wannier.smearing import Smearing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRSI2 = os.path.join(ROOT, "examples", "wannier90_inputs", "SrSi2", "srsi2")
-CASES = {"refine": ["--mesh", "6", "6", "6", "--refine", "2", "2"], "tetra": ["--mesh", "16", "16", "16", "--kernel", "tetra"]}
+# "tetra" uses the symmetry (tetra_sym.py: representatives, weights summed on them), "tetra-whole"
+# the whole zone (tetra.py)
+CASES = {"refine": ["--mesh", "6", "6", "6", "--refine", "2", "2"], "tetra": ["--mesh", "16", "16", "16", "--kernel", "tetra"],
+         "tetra-whole": ["--mesh", "16", "16", "16", "--kernel", "tetra", "--symmetry", "off"]}
 
 
 def _run(args, out, ranks=None):
@@ -52,9 +55,12 @@ def test_resume_from_checkpoint(case, tmp_path):
     model = load_model(SRSI2)
     st = GMESettings(fermi_energies=[8.45, 8.5], smearing=Smearing.from_temperature(300))
     kw = ({"mesh": (6, 6, 6), "refine": (2, 2)} if case == "refine" else {"mesh": (16, 16, 16), "kernel": "tetra"})
+    mode = "off" if case == "tetra-whole" else "auto"
     ck = str(tmp_path / "ck")
-    r1 = compute(model, st, Sampling(**kw), run=RunControl(checkpoint=ck, checkpoint_every=0), estimate_error=False)
+    r1 = compute(model, st, Sampling(**kw), run=RunControl(checkpoint=ck, checkpoint_every=0), estimate_error=False,
+                 symmetry=mode)
     assert any(f.startswith("ck.rank") for f in os.listdir(tmp_path))
-    r2 = compute(model, st, Sampling(**kw), run=RunControl(checkpoint=ck, checkpoint_every=0), estimate_error=False)
+    r2 = compute(model, st, Sampling(**kw), run=RunControl(checkpoint=ck, checkpoint_every=0), estimate_error=False,
+                 symmetry=mode)
     assert r2.info["checkpoint"]["resumed_chunks"] > 0
     np.testing.assert_array_equal(r2.K["total"], r1.K["total"])

@@ -1,0 +1,143 @@
+"""Linear tetrahedra with the crystal symmetry: the whole-zone tetrahedron sum of a symmetric
+model, with energies and moments computed at irreducible points only.
+
+The tetrahedra of the mesh are not mapped onto each other by the point group (the cells of a
+hexagonal mesh are not even mapped onto cells), so the weights W_k of the points of a star
+differ. But the result is projected on the symmetry-allowed form P anyway, and the model is
+taken as symmetric, as the irreducible smeared sums take it: E(g k) := E(k) and X(g k) :=
+g.X(k) for the irreducible representative k. Since P(g.X) = P(X),
+
+    P( sum_k W_k X_k ) = P( sum_p W~_p X_p ),     W~_p = sum of W_k over the star of p,
+
+so the moments are needed at the irreducible points with W~_p != 0 only (docs/convergence.md).
+
+Passes, each shared over the ranks:
+
+1. the representatives of the corners of the cells that the coarse screen keeps
+   (:func:`gme_wannier.tetra.coarse_screen`): integer work only;
+2. their band energies (``distributed_rows``);
+3. block by block (the one k loop, with checkpoints and progress), the tetrahedron weights with
+   the representatives' energies, added up on the representatives: W~ (n_rep, bands, nE);
+4. the moments at the representatives with W~ != 0, contracted with W~.
+
+Memory: the representatives (int64 each) with their energies and W~, a few per cent of the
+irreducible points at T = 0, plus one block.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .bands import Interpolator
+from .integrate import GMESettings, zero_sums
+from .model import TBModel
+from .tetra import block_points, coarse_screen, fermi_surface_weights, mesh_blocks, tetra_chunk
+
+__all__ = ["mesh_operations", "representatives", "sum_over_mesh_tetra_sym"]
+
+
+def mesh_operations(sym, mesh: Sequence[int]) -> np.ndarray:
+    """The k-space operations that map the Gamma-centred mesh onto itself, as int (nops, 3, 3)
+    matrices acting on integer mesh addresses (identity included)."""
+    from .irreducible import _mesh_matrix, kspace_operations
+
+    n = np.asarray(mesh, dtype=np.int64)
+    kops = np.unique(kspace_operations(sym)[0], axis=0)
+    mats = [m for m in (_mesh_matrix(kop, n, np.zeros(3, dtype=np.int64)) for kop in kops) if m is not None]
+    return np.array(mats)
+
+
+def representatives(addr: np.ndarray, mesh: Sequence[int], mats: np.ndarray) -> np.ndarray:
+    """C-order flat index of the representative of each integer address (n, 3): the smallest
+    flat index of its images under ``mats`` (as :func:`gme_wannier.irreducible.irreducible_points_lowmem`)."""
+    n = np.asarray(mesh, dtype=np.int64)
+    af = np.asarray(addr, dtype=float)
+    rep = None
+    for m in mats:
+        i = np.rint(af @ m.T.astype(float)).astype(np.int64) % n
+        flat = (i[:, 0] * n[1] + i[:, 1]) * n[2] + i[:, 2]
+        rep = flat if rep is None else np.minimum(rep, flat)
+    return rep
+
+
+def _block_corners(mesh, block, recip, live):
+    """The points a block needs (corners of its kept cells): their integer addresses (np, 3) and
+    the kept tetrahedra as indices into them, or (None, None) when no cell is kept."""
+    k, tets = block_points(mesh, block, recip)
+    tets = tets[np.repeat(live.fine_cells(mesh, block), 6)]
+    if len(tets) == 0:
+        return None, None
+    need = np.unique(tets)
+    addr = np.rint(k[need] * np.asarray(mesh)).astype(np.int64) % np.asarray(mesh, dtype=np.int64)
+    return addr, np.searchsorted(need, tets)
+
+
+# 10 parameters: as tetra.sum_over_mesh_tetra, plus the symmetry.
+def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=None, chunk_size: int = 1000,
+                            checkpoint=None, progress=None, interp: Optional[Interpolator] = None,
+                            blas_threads: int = 1) -> dict:
+    """Raw tetrahedron sums (as :func:`gme_wannier.tetra.sum_over_mesh_tetra`) of the symmetric
+    model, to be projected on the allowed form by the caller; see the module docstring."""
+    from threadpoolctl import threadpool_limits
+
+    from .kmesh import check_mesh
+    from .parallel import chunked_sum, distributed_rows, get_comm
+
+    comm = get_comm("serial") if comm is None else comm
+    mesh = check_mesh(mesh)
+    n = np.asarray(mesh, dtype=np.int64)
+    interp = Interpolator(model, external=st.external, spin=st.spin) if interp is None else interp
+    EF = st.EF
+    mats = mesh_operations(sym, mesh)
+    blocks = mesh_blocks(mesh)
+    volume = 1.0 / (6.0 * float(np.prod(mesh)))
+    recip = model.recip_lattice
+    with threadpool_limits(limits=blas_threads):
+        live = coarse_screen(interp, mesh, EF.min(), EF.max(), comm=comm, chunk_size=chunk_size)
+        # 1. the representatives of every needed corner (blocks dealt over the ranks)
+        mine = []
+        for b in range(comm.rank, len(blocks), comm.size):
+            addr, _ = _block_corners(mesh, blocks[b], recip, live)
+            if addr is not None:
+                mine.append(np.unique(representatives(addr, mesh, mats)))
+        mine = np.unique(np.concatenate(mine)) if mine else np.zeros(0, dtype=np.int64)
+        parts = comm.bcast(comm.gather(mine)) if comm.size > 1 else [mine]
+        reps = np.unique(np.concatenate(parts))
+        if len(reps) == 0:
+            return zero_sums(interp, len(EF))
+        k_rep = np.stack(np.unravel_index(reps, tuple(mesh)), axis=1) / n
+        # 2. their energies
+        E_rep = distributed_rows(lambda p: interp.energies(p, chunk_size), k_rep, comm)
+    reach = np.nonzero((E_rep.min(axis=0) < EF.max()) & (E_rep.max(axis=0) > EF.min()))[0]
+    if len(reach) == 0:
+        return zero_sums(interp, len(EF))
+    band0, nb = int(reach[0]), int(reach[-1] - reach[0] + 1)
+
+    def weights_of_block(b: int) -> dict:  # 3. W~ of one block, on the representatives
+        Wt = np.zeros((len(reps), nb, len(EF)))
+        addr, tets = _block_corners(mesh, blocks[b], recip, live)
+        if addr is not None:
+            rows = np.searchsorted(reps, representatives(addr, mesh, mats))
+            act, W = fermi_surface_weights(E_rep[rows, band0:band0 + nb], mesh, None, EF, tets=tets, sparse=True,
+                                           volume=volume)
+            np.add.at(Wt, rows[act], W)
+        return {"Wt": Wt}
+
+    with threadpool_limits(limits=blas_threads):
+        Wt = chunked_sum(len(blocks), weights_of_block, comm, checkpoint=checkpoint, progress=progress,
+                         items_per_chunk=[p * q * int(mesh[2]) for _, p, _, q in blocks])["Wt"]
+    # 4. the moments where W~ is not zero
+    rows = np.nonzero(np.any(Wt != 0, axis=(1, 2)))[0]
+    n_chunks = max(1, -(-len(rows) // chunk_size))
+    bounds = np.linspace(0, len(rows), n_chunks + 1).astype(int)
+
+    def moments_chunk(c: int) -> dict:
+        sel = rows[bounds[c]:bounds[c + 1]]
+        if len(sel) == 0:
+            return zero_sums(interp, len(EF))
+        return tetra_chunk(interp, k_rep[sel], Wt[sel], band0, 4, st)
+
+    with threadpool_limits(limits=blas_threads):
+        return chunked_sum(n_chunks, moments_chunk, comm)

@@ -1,0 +1,77 @@
+"""Tetrahedra with the crystal symmetry (gme_wannier/tetra_sym.py): energies and moments at the
+irreducible representatives, the weights of every star summed on its representative. Equal to
+the projected whole-zone sum for a symmetric model, and exactly the whole-zone sum of the
+representatives' energies for any model."""
+
+import os
+
+import numpy as np
+
+from conftest import need
+from gme_wannier import tetra
+from gme_wannier.bands import Interpolator
+from gme_wannier.calculate import compute
+from gme_wannier.integrate import GMESettings
+from gme_wannier.load import load_model
+from gme_wannier.settings import Sampling
+from gme_wannier.symmetry import find_symmetry
+from gme_wannier.tetra_sym import mesh_operations, representatives, sum_over_mesh_tetra_sym
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRSI2 = os.path.join(ROOT, "examples", "wannier90_inputs", "SrSi2", "srsi2")
+
+
+def test_symmetric_tetrahedra_equal_the_projected_whole_zone_on_te():
+    """Te_tut24's Wannier bands keep the point group to 3.5e-6 eV: the symmetric sum equals the
+    whole-zone one after the projection to that level (measured 5e-6 of max|K|), K and DOS."""
+    model = load_model(need("Te_tut24", "Te.chk")[:-4])
+    st = GMESettings(fermi_energies=tuple(np.round(np.arange(5.85, 6.151, 0.05), 9)))
+    s = Sampling(mesh=(47, 47, 31), kernel="tetra")
+    sym = compute(model, st, s, estimate_error=False)
+    whole = compute(model, st, s, symmetry="off", estimate_error=False)
+    assert sym.info["mesh"]["symmetric_tetrahedra"] and sym.info["symmetry"]["n_kspace_operations"] == 12
+    from gme_wannier.integrate import GME_CHARACTER
+    from gme_wannier.symmetry import allowed_form
+
+    form = allowed_form(find_symmetry(model.atoms), character=GME_CHARACTER)
+    Kw = form.project(whole.K["total"])
+    scale = np.abs(Kw).max()
+    assert np.abs(whole.K["total"] - Kw).max() > 1e-2 * scale  # the whole-zone tetrahedra are not symmetric
+    assert np.abs(sym.K["total"] - Kw).max() < 2e-5 * scale
+    assert np.abs(sym.dos - whole.dos).max() < 1e-4 * np.abs(whole.dos).max()
+
+
+def test_symmetric_tetrahedra_are_the_whole_zone_sum_of_the_representatives_energies():
+    """SrSi2 (48 operations; its Wannier bands break them by up to 16 meV): the DOS of the
+    symmetric sum is, to rounding, the whole-zone tetrahedron DOS with every point given the
+    energies of its representative."""
+    model = load_model(SRSI2)
+    sym = find_symmetry(model.atoms)
+    mesh = (13, 13, 13)
+    st = GMESettings(fermi_energies=(8.4, 8.5, 8.6))
+    mats = mesh_operations(sym, mesh)
+    assert len(mats) == 48
+    n = np.array(mesh)
+
+    class RepresentativeEnergies(Interpolator):
+        def energies(self, k_red, chunk=1000):
+            rep = representatives(np.rint(np.asarray(k_red) * n).astype(np.int64) % n, mesh, mats)
+            return super().energies(np.stack(np.unravel_index(rep, mesh), axis=1) / n, chunk)
+
+    ref = tetra.sum_over_mesh_tetra(model, mesh, st, interp=RepresentativeEnergies(model, external=st.external,
+                                                                                      spin=st.spin))
+    got = sum_over_mesh_tetra_sym(model, mesh, st, sym)
+    assert ref["dos"].min() > 0
+    np.testing.assert_allclose(got["dos"], ref["dos"], rtol=1e-12)
+
+
+def test_representatives_are_the_irreducible_points():
+    """The representative of every point of a mesh is the irreducible point of its star."""
+    from gme_wannier.symmetry import irreducible_kpoints
+
+    sym = find_symmetry(load_model(SRSI2).atoms)
+    mesh = (6, 6, 6)
+    irr = irreducible_kpoints(mesh, sym)
+    addr = np.indices(mesh).reshape(3, -1).T
+    rep = representatives(addr, mesh, mesh_operations(sym, mesh))
+    np.testing.assert_array_equal(rep, irr.irr_index[irr.full_to_irr])
