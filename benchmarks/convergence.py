@@ -29,6 +29,7 @@ Usage::
     python benchmarks/convergence.py --cases te-300K --quick  # coarser tolerance and reference
     python benchmarks/convergence.py --cases te-tetra --tolerance 0.07   # T -> 0, tetrahedra
     python benchmarks/convergence.py --cases srsi2-30K --no-wannierberri --max-time 1200
+    python benchmarks/convergence.py --cases srsi2-tetra --tolerance 0.05 --no-wannierberri
 
 Cases: srsi2-* is the bundled SrSi2 example, te-* is ../shared/data/Te_tut24. The suffix gives
 the Fermi-Dirac temperature, and "tetra" means T -> 0 by linear tetrahedra (with the crystal symmetry),
@@ -68,6 +69,8 @@ CASES = {
     # max_kpoints 3e7 stops the sequence before 467x467x305 (66 M points, about 25 min on this machine,
     # and > 20 GB with the whole-mesh tetrahedra before commit c44e462).
     "te-tetra": dict(_TE, T=0.0, kernel="tetra", ref_factor=1.5, max_kpoints=30_000_000),
+    # SrSi2 at T -> 0: affordable with the symmetric tetrahedra (48 operations, tetra_sym.py)
+    "srsi2-tetra": dict(_SRSI2, T=0.0, kernel="tetra", ref_factor=1.5, max_kpoints=30_000_000),
 }
 
 
