@@ -77,9 +77,13 @@ def _block_corners(mesh, block, recip, live):
 # 10 parameters: as tetra.sum_over_mesh_tetra, plus the symmetry.
 def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=None, chunk_size: int = 1000,
                             checkpoint=None, progress=None, interp: Optional[Interpolator] = None,
-                            blas_threads: int = 1) -> dict:
+                            blas_threads: int = 1, stats: Optional[dict] = None) -> dict:
     """Raw tetrahedron sums (as :func:`gme_wannier.tetra.sum_over_mesh_tetra`) of the symmetric
-    model, to be projected on the allowed form by the caller; see the module docstring."""
+    model, to be projected on the allowed form by the caller; see the module docstring.
+
+    stats : dict, optional; filled with ``n_representatives`` (points whose energies were
+    computed, besides the coarse screen's), ``n_moment_points`` (points whose moments were) and
+    ``screen_cells_kept`` (fraction of the coarse cells kept)."""
     from threadpoolctl import threadpool_limits
 
     from .kmesh import check_mesh
@@ -105,6 +109,8 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
         mine = np.unique(np.concatenate(mine)) if mine else np.zeros(0, dtype=np.int64)
         parts = comm.bcast(comm.gather(mine)) if comm.size > 1 else [mine]
         reps = np.unique(np.concatenate(parts))
+        if stats is not None:
+            stats.update(n_representatives=int(len(reps)), n_moment_points=0, screen_cells_kept=live.fraction)
         if len(reps) == 0:
             return zero_sums(interp, len(EF))
         k_rep = np.stack(np.unravel_index(reps, tuple(mesh)), axis=1) / n
@@ -130,6 +136,8 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
                          items_per_chunk=[p * q * int(mesh[2]) for _, p, _, q in blocks])["Wt"]
     # 4. the moments where W~ is not zero
     rows = np.nonzero(np.any(Wt != 0, axis=(1, 2)))[0]
+    if stats is not None:
+        stats["n_moment_points"] = int(len(rows))
     n_chunks = max(1, -(-len(rows) // chunk_size))
     bounds = np.linspace(0, len(rows), n_chunks + 1).astype(int)
 
