@@ -93,7 +93,8 @@ def compute(model: TBModel, settings: GMESettings, sampling: Optional[Sampling] 
                                                               estimate_error=estimate_error, **fixed)
         n_eval = mesh_info.get("n_evaluated", mesh_info.get("n_kpoints", 0))
         K, K_err, method = _fixed_error(raw, model, settings, crystal.project, mesh_info)
-    K_err, missed = _unsampled_levels(model, settings, raw.get("dos"), K_err, crystal.sym if crystal.use else None)
+    K_err, missed = _unsampled_levels(model, settings, raw.get("dos"), K_err, crystal.sym if crystal.use else None,
+                                      sampling.box)
     extra = {q.name: q.finish(extra_raw, model, settings, crystal.sym if crystal.use else None) for q in quantities}
     elapsed = time.perf_counter() - t0
     info = {
@@ -225,16 +226,25 @@ def _symmetry_record(crystal: _Crystal, mesh_info: dict, K_total: np.ndarray, sa
     return info
 
 
-def _unsampled_levels(model: TBModel, settings: GMESettings, dos, K_err, sym, band_mesh=(20, 20, 20)):
+def _unsampled_levels(model: TBModel, settings: GMESettings, dos, K_err, sym, box=None, band_mesh=(20, 20, 20)):
     """Fermi levels that bands cross but where no k-point of the sampling had a state within the
     smearing window (DOS exactly 0): their K is 0 for want of points, not because of a gap, so
-    their error is unknown and set to inf. The band ranges come from ``band_mesh`` (a range
-    found there is a true subset of the band's range). Returns (K_err, the E_F missed, eV)."""
+    their error is unknown and set to inf. The band ranges come from ``band_mesh`` over the zone,
+    or over the ``box`` of a box sampling (a range found there is a true subset of the band's
+    range there). Returns (K_err, the E_F missed, eV)."""
     if K_err is None or dos is None or not np.any(np.asarray(dos) == 0):
         return K_err, []
     from .fermi import band_energies, band_report
 
-    E, _ = band_energies(model, band_mesh, sym)
+    if box is None:
+        E, _ = band_energies(model, band_mesh, sym)
+    else:  # a box: the band ranges inside it (K = 0 is exact where the box has no band)
+        from .bands import Interpolator
+        from .kmesh import box_mesh
+
+        k, _ = box_mesh(box.get("center"), box.get("b1", (1, 0, 0)), box.get("b2", (0, 1, 0)),
+                        box.get("b3", (0, 0, 1)), band_mesh)
+        E = Interpolator(model, external=False, spin=False).energies(k)
     levels = band_report(E, settings.EF)["fermi_levels"]
     missed = [i for i, lv in enumerate(levels) if dos[i] == 0 and lv["crossing"]]
     if missed:
@@ -252,7 +262,7 @@ def _convergence_block(K_total, K_err, convergence, n_eval: int, method, mesh_in
     from .convergence import convergence_record
 
     conv = convergence_record(K_total, K_err, convergence.tolerance if convergence is not None else None,
-                              n_eval, method, converged=mesh_info.get("converged"))
+                              n_eval, method, converged=False if missed else mesh_info.get("converged"))
     if missed:
         conv["unsampled_fermi_levels_eV"] = list(missed)
         conv["unsampled_note"] = ("bands cross these Fermi levels but no k-point had a state within the "

@@ -219,7 +219,7 @@ def forecast(meshes: list, opts: ConvergenceOptions, recip_lattice: np.ndarray, 
     none = {"meshes_more": None, "mesh": None, "seconds": None}
     if len(est) < 2 or not all(np.isfinite(est[-2:])) or est[-1] <= 0:
         return {**none, "text": "no forecast: the sequence stopped before two error estimates"}
-    q = est[-1] / est[-2]
+    q = est[-1] / est[-2] if est[-2] > 0 else np.inf  # 0 (identical K, e.g. 0) then > 0: not falling
     if q >= 1:
         return {**none, "text": f"no forecast: the estimate did not fall on the last mesh "
                                 f"({100 * est[-2]:.2g} % -> {100 * est[-1]:.2g} %)"}
