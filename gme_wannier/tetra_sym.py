@@ -20,8 +20,12 @@ Passes, each shared over the ranks:
    the representatives' energies, added up on the representatives: W~ (n_rep, bands, nE);
 4. the moments at the representatives with W~ != 0, contracted with W~.
 
-Memory: the representatives (int64 each) with their energies and W~, a few per cent of the
-irreducible points at T = 0, plus one block.
+Memory: the representatives of the kept cells' corners (int64 each, with their energies: n_rep x
+nw floats) and W~ (n_rep x bands x nE floats), plus one block. When W~ would exceed
+:data:`WT_BUDGET_BYTES` (a wide scan of Fermi levels on a large mesh: every cell kept, hundreds
+of levels), passes 3 and 4 become one: each block computes the moments of its points at their
+representatives and contracts them at once (the energies are still computed once per
+representative; the moments once per point, as without symmetry).
 """
 
 from __future__ import annotations
@@ -35,7 +39,11 @@ from .integrate import GMESettings, zero_sums
 from .model import TBModel
 from .tetra import block_points, coarse_screen, fermi_surface_weights, mesh_blocks, tetra_chunk
 
-__all__ = ["mesh_operations", "representatives", "sum_over_mesh_tetra_sym"]
+__all__ = ["mesh_operations", "representatives", "sum_over_mesh_tetra_sym", "WT_BUDGET_BYTES"]
+
+# W~ (representatives x bands x Fermi levels, float64) is summed as one array when it takes at most
+# this; beyond (wide Fermi-level scans on large meshes), the moments are computed block by block
+WT_BUDGET_BYTES = 256e6
 
 
 def mesh_operations(sym, mesh: Sequence[int]) -> np.ndarray:
@@ -74,7 +82,9 @@ def _block_corners(mesh, block, recip, live):
     return addr, np.searchsorted(need, tets)
 
 
-# 10 parameters: as tetra.sum_over_mesh_tetra, plus the symmetry.
+# 11 parameters: as tetra.sum_over_mesh_tetra, plus the symmetry and the stats. About 120 lines:
+# the four passes of the module docstring share the representatives, their energies and the
+# screen, and each pass is a short closure handed to the collective helpers.
 def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=None, chunk_size: int = 1000,
                             checkpoint=None, progress=None, interp: Optional[Interpolator] = None,
                             blas_threads: int = 1, stats: Optional[dict] = None) -> dict:
@@ -83,7 +93,8 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
 
     stats : dict, optional; filled with ``n_representatives`` (points whose energies were
     computed, besides the coarse screen's), ``n_moment_points`` (points whose moments were) and
-    ``screen_cells_kept`` (fraction of the coarse cells kept)."""
+    ``screen_cells_kept`` (fraction of the coarse cells kept), ``weights_on_representatives``
+    (whether W~ was summed, or the moments computed block by block)."""
     from threadpoolctl import threadpool_limits
 
     from .kmesh import check_mesh
@@ -121,19 +132,47 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
         return zero_sums(interp, len(EF))
     band0, nb = int(reach[0]), int(reach[-1] - reach[0] + 1)
 
+    dense = len(reps) * nb * len(EF) * 8.0 <= WT_BUDGET_BYTES
+    if stats is not None:
+        stats["weights_on_representatives"] = bool(dense)
+    items = [p * q * int(mesh[2]) for _, p, _, q in blocks]
+
+    def block_weights(b: int):  # the block's representatives (rows of reps) and weights, or None
+        addr, tets = _block_corners(mesh, blocks[b], recip, live)
+        if addr is None:
+            return None
+        rows = np.searchsorted(reps, representatives(addr, mesh, mats))
+        act, W = fermi_surface_weights(E_rep[rows, band0:band0 + nb], mesh, None, EF, tets=tets, sparse=True,
+                                       volume=volume)
+        return rows[act], W
+
+    if not dense:
+        # W~ would not fit: the moments of each block's points are taken at their representatives
+        # block by block (the energies are still computed once per representative)
+        def sums_of_block(b: int) -> dict:
+            found = block_weights(b)
+            out = zero_sums(interp, len(EF))
+            if found is not None:
+                for i in range(0, len(found[0]), chunk_size):
+                    part = tetra_chunk(interp, k_rep[found[0][i:i + chunk_size]], found[1][i:i + chunk_size],
+                                       band0, 4, st)
+                    out = {key: out[key] + part[key] for key in out}
+            return out
+
+        with threadpool_limits(limits=blas_threads):
+            return chunked_sum(len(blocks), sums_of_block, comm, checkpoint=checkpoint, progress=progress,
+                               items_per_chunk=items)
+
     def weights_of_block(b: int) -> dict:  # 3. W~ of one block, on the representatives
         Wt = np.zeros((len(reps), nb, len(EF)))
-        addr, tets = _block_corners(mesh, blocks[b], recip, live)
-        if addr is not None:
-            rows = np.searchsorted(reps, representatives(addr, mesh, mats))
-            act, W = fermi_surface_weights(E_rep[rows, band0:band0 + nb], mesh, None, EF, tets=tets, sparse=True,
-                                           volume=volume)
-            np.add.at(Wt, rows[act], W)
+        found = block_weights(b)
+        if found is not None:
+            np.add.at(Wt, found[0], found[1])
         return {"Wt": Wt}
 
     with threadpool_limits(limits=blas_threads):
         Wt = chunked_sum(len(blocks), weights_of_block, comm, checkpoint=checkpoint, progress=progress,
-                         items_per_chunk=[p * q * int(mesh[2]) for _, p, _, q in blocks])["Wt"]
+                         items_per_chunk=items)["Wt"]
     # 4. the moments where W~ is not zero
     rows = np.nonzero(np.any(Wt != 0, axis=(1, 2)))[0]
     if stats is not None:
@@ -147,5 +186,11 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
             return zero_sums(interp, len(EF))
         return tetra_chunk(interp, k_rep[sel], Wt[sel], band0, 4, st)
 
+    second = None
+    if checkpoint is not None:  # the moments pass has its own files: <path>.moments.rank*of*.npz
+        from .checkpoint import Checkpoint
+
+        second = Checkpoint(f"{checkpoint.path}.moments", checkpoint.fingerprint,
+                            every_seconds=checkpoint.every_seconds, keep=checkpoint.keep)
     with threadpool_limits(limits=blas_threads):
-        return chunked_sum(n_chunks, moments_chunk, comm)
+        return chunked_sum(n_chunks, moments_chunk, comm, checkpoint=second)

@@ -78,3 +78,41 @@ def test_representatives_are_the_irreducible_points():
     addr = np.indices(mesh).reshape(3, -1).T
     rep = representatives(addr, mesh, mesh_operations(sym, mesh))
     np.testing.assert_array_equal(rep, irr.irr_index[irr.full_to_irr])
+
+
+def test_moments_block_by_block_when_the_weights_would_not_fit(monkeypatch):
+    """With W~ over its budget the moments are taken block by block at the representatives:
+    the same sums (the grouping of the additions aside)."""
+    import gme_wannier.tetra_sym as ts
+
+    model = load_model(SRSI2)
+    sym = find_symmetry(model.atoms)
+    st = GMESettings(fermi_energies=(8.4, 8.5, 8.6))
+    stats = {}
+    ref = ts.sum_over_mesh_tetra_sym(model, (13, 13, 13), st, sym, stats=stats)
+    assert stats["weights_on_representatives"] and 0 < stats["n_moment_points"] < stats["n_representatives"]
+    monkeypatch.setattr(ts, "WT_BUDGET_BYTES", 0)
+    stats = {}
+    got = ts.sum_over_mesh_tetra_sym(model, (13, 13, 13), st, sym, stats=stats)
+    assert not stats["weights_on_representatives"]
+    for key in ref:
+        scale = np.abs(ref[key]).max()
+        assert scale > 0 and np.abs(got[key] - ref[key]).max() < 1e-12 * scale, key
+
+
+def test_checkpoint_of_both_passes_resumes_and_is_removed(tmp_path):
+    from gme_wannier.checkpoint import remove_checkpoint
+    from gme_wannier.settings import RunControl
+
+    model = load_model(SRSI2)
+    st = GMESettings(fermi_energies=(8.45, 8.5))
+    ck = str(tmp_path / "ck")
+    s = Sampling(mesh=(11, 11, 11), kernel="tetra")
+    r1 = compute(model, st, s, run=RunControl(checkpoint=ck, checkpoint_every=0), estimate_error=False)
+    files = sorted(os.listdir(tmp_path))
+    assert "ck.rank0of1.npz" in files and "ck.moments.rank0of1.npz" in files
+    r2 = compute(model, st, s, run=RunControl(checkpoint=ck, checkpoint_every=0), estimate_error=False)
+    assert r2.info["checkpoint"]["resumed_chunks"] > 0
+    np.testing.assert_array_equal(r2.K["total"], r1.K["total"])
+    removed = remove_checkpoint(ck)
+    assert len(removed) == 2 and os.listdir(tmp_path) == []
