@@ -104,7 +104,10 @@ def run_summary(model, result, out_path: str, omega_tau: Optional[list] = None) 
                 f"({sym.get('band_symmetry_error_window', '')})\n")
     if "tensor_symmetry_breaking" in sym:
         s.write(f"  whole-mesh tensor vs its symmetrized image: relative difference {sym['tensor_symmetry_breaking']:.1e}\n")
-    s.write(f"  {info['settings']['smearing_description']}\n")
+    if info["settings"].get("kernel") == "tetra":
+        s.write("  T = 0: linear tetrahedra (the temperature and smearing options are not used)\n")
+    else:
+        s.write(f"  {info['settings']['smearing_description']}\n")
     _fermi_section(s, result)
     _alpha_table(s, result)
     if omega_tau:

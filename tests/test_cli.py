@@ -542,10 +542,12 @@ def test_kernel_tetra_and_refine_agree_with_dense_mesh(tmp_path, capsys):
     assert np.abs(a).max() > 0
     np.testing.assert_allclose(b, a, atol=1e-10 * np.abs(a).max())
     assert ref["mesh"]["refinement"]["dense_mesh"] == [16, 16, 16]
-    rc, _, err = cli(["run", te, "--mesh", "8", "8", "8", "--kernel", "tetra", *common, "-o", tmp_path / "t.json"],
-                     capsys)
+    rc, out, err = cli(["run", te, "--mesh", "8", "8", "8", "--kernel", "tetra", *common[:-1], "-o",
+                        tmp_path / "t.json"], capsys)
     assert rc == 0, err
     assert load(tmp_path / "t.json")["settings"]["kernel"] == "tetra"
+    # the summary says T = 0, not the temperature that tetrahedra do not use
+    assert "T = 0: linear tetrahedra" in out and "Fermi-Dirac at" not in out
 
 
 def test_cache_reuses_matrices_and_notices_changed_files(tmp_path, capsys, monkeypatch):
