@@ -115,7 +115,9 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str):  # noqa: D102
         if _launcher_rank() == 0:
-            print(f"gme-wannier: error: {message} (see gme-wannier {self.prog.split()[-1]} --help)", file=sys.stderr)
+            sub = self.prog.split()[1:]  # "gme-wannier run" -> ["run"]; the top parser has none
+            print(f"gme-wannier: error: {message} (see {' '.join(['gme-wannier', *sub[-1:]])} --help)",
+                  file=sys.stderr)
         raise SystemExit(2)
 
 

@@ -568,3 +568,16 @@ def test_cache_reuses_matrices_and_notices_changed_files(tmp_path, capsys, monke
     cli([*args, "-o", tmp_path / "4.json"], capsys)
     fourth = load(tmp_path / "4.json")
     assert "cache" not in fourth["model"] and fourth["K"] != first["K"]
+
+
+def test_parser_errors_point_at_the_right_help(capsys):
+    """A mistake on the top-level command points at `gme-wannier --help`, one on a sub-command at
+    its own help (the program name once)."""
+    from gme_wannier.cli import main
+
+    for argv, hint in ((["bogus"], "(see gme-wannier --help)"), (["run"], "(see gme-wannier run --help)")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        out, err = capsys.readouterr()
+        assert exc.value.code == 2 and out == "" and err.count("\n") == 1, err
+        assert err.startswith("gme-wannier: error: ") and err.rstrip().endswith(hint), err
