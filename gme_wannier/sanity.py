@@ -135,7 +135,8 @@ def _rescue(path: str, exc: OSError, result_json: Callable[[], str], checkpoint:
     return "; ".join(parts)
 
 
-def fermi_level_warning(model, fermi_energies: Sequence[float], width: float, n: int = 8) -> Optional[str]:
+def fermi_level_warning(model, fermi_energies: Sequence[float], width: float, n: int = 8,
+                        E: Optional[np.ndarray] = None) -> Optional[str]:
     """One-line warning when some Fermi levels have no Fermi surface, or None.
 
     The bands are sampled on an ``n``^3 Gamma-centred mesh (plus a margin of 5 smearing widths):
@@ -147,6 +148,8 @@ def fermi_level_warning(model, fermi_energies: Sequence[float], width: float, n:
     model : TBModel
     fermi_energies : eV
     width : float  smearing width (eV; k_B T for Fermi-Dirac)
+    E : float (nk, nw) eV, optional: band energies already computed (the run's band report uses
+        them too, so that the warning and the summary agree); default: the ``n``^3 mesh.
     """
     from threadpoolctl import threadpool_limits
 
@@ -154,8 +157,10 @@ def fermi_level_warning(model, fermi_energies: Sequence[float], width: float, n:
     from .kmesh import uniform_mesh
 
     ef = np.asarray(fermi_energies, dtype=float)
-    with threadpool_limits(limits=1):
-        E = Interpolator(model, external=False, spin=False).energies(uniform_mesh((n, n, n)))
+    if E is None:
+        with threadpool_limits(limits=1):
+            E = Interpolator(model, external=False, spin=False).energies(uniform_mesh((n, n, n)))
+    E = np.asarray(E)
     lo, hi = float(E.min()), float(E.max())
     margin = 5 * width
     # per band, the sampled range; a level is covered if some band's range (+margin) holds it
