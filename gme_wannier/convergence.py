@@ -217,8 +217,11 @@ def forecast(meshes: list, opts: ConvergenceOptions, recip_lattice: np.ndarray, 
     """
     est = [m["estimated_error"] for m in meshes if m["estimated_error"] is not None]
     none = {"meshes_more": None, "mesh": None, "seconds": None}
-    if len(est) < 2 or not all(np.isfinite(est[-2:])) or est[-1] <= 0:
+    if len(est) < 2:
         return {**none, "text": "no forecast: the sequence stopped before two error estimates"}
+    if not all(np.isfinite(est[-2:])) or est[-1] <= 0:
+        return {**none, "text": f"no forecast: the last two estimates ({100 * est[-2]:.2g} %, {100 * est[-1]:.2g} %) "
+                                "give no rate of convergence"}
     q = est[-1] / est[-2] if est[-2] > 0 else np.inf  # 0 (identical K, e.g. 0) then > 0: not falling
     if q >= 1:
         return {**none, "text": f"no forecast: the estimate did not fall on the last mesh "

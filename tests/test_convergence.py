@@ -247,9 +247,10 @@ def test_forecast_of_a_stopped_sequence():
     fc = forecast(entries([None, 0.9, 0.03]), opts, np.eye(3))
     assert fc["meshes_more"] == 2 and fc["mesh"] == list(seq[4])
     # not falling, or only one estimate: no forecast, and the text says why
-    for errs in ([None, 0.05, 0.06], [None, 0.05]):
+    for errs, why in (([None, 0.05, 0.06], "did not fall"), ([None, 0.05], "before two"),
+                      ([None, 0.05, 0.0], "no rate")):
         fc = forecast(entries(errs), opts, np.eye(3))
-        assert fc["meshes_more"] is None and fc["text"].startswith("no forecast")
+        assert fc["meshes_more"] is None and fc["text"].startswith("no forecast") and why in fc["text"], fc
 
 
 def test_a_fermi_surface_missed_by_the_mesh_is_not_converged():
