@@ -21,7 +21,8 @@ import spglib
 from .kmesh import check_mesh, check_shift, mesh_index
 from .symmetry import CrystalSymmetry, SymmetryError, _call_spglib
 
-__all__ = ["kspace_operations", "IrreducibleKpoints", "irreducible_kpoints", "irreducible_points_lowmem"]
+__all__ = ["kspace_operations", "IrreducibleKpoints", "irreducible_kpoints", "irreducible_points_lowmem",
+           "mesh_operations", "image_index"]
 
 
 def kspace_operations(sym: CrystalSymmetry) -> tuple[np.ndarray, np.ndarray]:
@@ -190,6 +191,24 @@ def _spglib_representatives(kept: list[np.ndarray], n: np.ndarray, s: np.ndarray
     return first[rep]
 
 
+def mesh_operations(sym: CrystalSymmetry, mesh, shift=(0, 0, 0)) -> tuple[np.ndarray, int]:
+    """The distinct k-space operations that map the mesh onto itself, as int (nops, 3, 3) matrices
+    on doubled addresses ``2 i + shift`` (for an unshifted mesh, on the addresses i themselves;
+    identity included), and the number of operations left out because they do not."""
+    n = np.array(check_mesh(mesh), dtype=np.int64)
+    s = np.array(check_shift(shift), dtype=np.int64)
+    kops = np.unique(kspace_operations(sym)[0], axis=0)
+    mats = [m for m in (_mesh_matrix(kop, n, s) for kop in kops) if m is not None]
+    return np.array(mats), len(kops) - len(mats)
+
+
+def image_index(addr2f: np.ndarray, m: np.ndarray, mesh: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """C-order flat index of the images ``m addr2`` of doubled addresses (float (n, 3), so that
+    the product is a BLAS one; exact for integers), for a matrix ``m`` of :func:`mesh_operations`."""
+    i = (np.rint(addr2f @ np.asarray(m, dtype=float).T).astype(np.int64) - shift) // 2 % mesh
+    return (i[:, 0] * mesh[1] + i[:, 1]) * mesh[2] + i[:, 2]
+
+
 def irreducible_points_lowmem(mesh, sym: CrystalSymmetry, shift=(0, 0, 0),
                               ) -> tuple[np.ndarray, np.ndarray, int, int]:
     """The representatives and weights of :func:`irreducible_kpoints`, in memory bounded by
@@ -225,8 +244,7 @@ def irreducible_points_lowmem(mesh, sym: CrystalSymmetry, shift=(0, 0, 0),
     """
     n = np.array(check_mesh(mesh), dtype=np.int64)
     s = np.array(check_shift(shift), dtype=np.int64)
-    kops = np.unique(kspace_operations(sym)[0], axis=0)
-    mats = np.array([m for m in (_mesh_matrix(kop, n, s) for kop in kops) if m is not None])  # doubled addresses
+    mats, n_dropped = mesh_operations(sym, mesh, shift)  # on doubled addresses
     n_ops = len(mats)
     # the identity keeps every point: leave it out of the filter (it still counts in the stabilizer)
     others = [m for m in mats if not np.array_equal(m, np.eye(3, dtype=np.int64))]
@@ -235,9 +253,8 @@ def irreducible_points_lowmem(mesh, sym: CrystalSymmetry, shift=(0, 0, 0),
     npts = float(np.prod(n))
     step = 1 << 20  # points per block: a few (step, 3) arrays, ~25 MB each
 
-    def flat(addr2f, m):  # C-order index of the images M addr2 (float matmul: exact, and BLAS)
-        i = (np.rint(addr2f @ m.T).astype(np.int64) - s) // 2 % n
-        return (i[:, 0] * n[1] + i[:, 1]) * n[2] + i[:, 2]
+    def flat(addr2f, m):
+        return image_index(addr2f, m, n, s)
 
     def not_below(af, own, i1, m):  # image index >= own: decided by the first address mostly
         x = (np.rint(af @ m[0]).astype(np.int64) - s[0]) // 2 % n[0]
@@ -266,7 +283,7 @@ def irreducible_points_lowmem(mesh, sym: CrystalSymmetry, shift=(0, 0, 0),
                 n_stab = 1 + sum((flat(a, m) == o).astype(np.int64) for m in mats_f)
                 k_out.append(addr2[cand] / (2.0 * n))
                 w_out.append(n_ops / n_stab / npts)
-    return np.concatenate(k_out), np.concatenate(w_out), n_ops, len(kops) - n_ops
+    return np.concatenate(k_out), np.concatenate(w_out), n_ops, n_dropped
 
 
 def _check_orbits(rep: np.ndarray, perms: list[np.ndarray], npts: int) -> None:

@@ -86,16 +86,17 @@ def fixed_sampling(model: TBModel, st: GMESettings, sampling, *, sym, run, finge
         if run.progress is not False and comm.is_root else None
     sets, method = None, None
     if s.kernel == "tetra" and sym is not None:  # irreducible energies and moments (tetra_sym.py)
-        from .tetra_sym import mesh_operations, sum_over_mesh_tetra_sym
+        from .irreducible import mesh_operations
+        from .tetra_sym import sum_over_mesh_tetra_sym
 
         counts = {}
         raw = sum_over_mesh_tetra_sym(model, s.mesh, st, sym, comm=comm, chunk_size=run.chunk_size,
                                       checkpoint=ckpt, progress=bar, stats=counts)
-        n_ops = len(mesh_operations(sym, s.mesh))
+        mats, n_dropped = mesh_operations(sym, s.mesh)
         info.update(symmetric_tetrahedra=True, n_evaluated=counts.get("n_representatives", 0),
                     n_moment_points=counts.get("n_moment_points", 0),
-                    screen_cells_kept=counts.get("screen_cells_kept"), n_kspace_operations=n_ops,
-                    n_operations_dropped_by_mesh=len(np.unique(_kops(sym), axis=0)) - n_ops)
+                    screen_cells_kept=counts.get("screen_cells_kept"), n_kspace_operations=len(mats),
+                    n_operations_dropped_by_mesh=n_dropped)
     elif s.kernel == "tetra":
         raw = sum_over_mesh_tetra(model, s.mesh, st, comm=comm, chunk_size=run.chunk_size, checkpoint=ckpt,
                                   progress=bar)
@@ -118,12 +119,6 @@ def fixed_sampling(model: TBModel, st: GMESettings, sampling, *, sym, run, finge
     if method is not None:
         info["error_method"] = method
     return raw, info, extra_raw, n_resumed
-
-
-def _kops(sym):
-    from .irreducible import kspace_operations
-
-    return kspace_operations(sym)[0]
 
 
 def _embedded(k_red, weights, mesh, shift):

@@ -336,16 +336,35 @@ def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chu
                            items_per_chunk=[p * q * int(mesh[2]) for _, p, _, q in blocks])
 
 
+def kept_corners(k: np.ndarray, tets: np.ndarray, live_cells: np.ndarray):
+    """The tetrahedra of the kept cells (six per cell, cell by cell, as :func:`block_points`) and
+    the points they need: (k[need], tets as indices into them), or (None, None) if none is kept."""
+    tets = tets[np.repeat(live_cells, 6)]
+    if len(tets) == 0:
+        return None, None
+    need = np.unique(tets)
+    return k[need], np.searchsorted(need, tets)
+
+
+def moment_sums(interp: Interpolator, k: np.ndarray, W: np.ndarray, band0: int, st: GMESettings,
+                chunk_size: int) -> dict:
+    """:func:`tetra_chunk` over the points k (nk, 3) with weights W (nk, nb, nE), ``chunk_size``
+    points at a time, summed."""
+    out = zero_sums(interp, len(st.EF))
+    for i in range(0, len(k), chunk_size):
+        part = tetra_chunk(interp, k[i:i + chunk_size], W[i:i + chunk_size], band0, 4, st)
+        out = {key: out[key] + part[key] for key in out}
+    return out
+
+
 def _block_sums(interp, k, tets, mesh, volume, st, chunk_size, live_cells=None) -> dict:
     """Tetrahedron sums of one block: its points k (np, 3), its tetrahedra (indices into k, six per
     cell, cell by cell); with ``live_cells`` (bool per cell) only the tetrahedra of those cells."""
     EF = st.EF
     if live_cells is not None:
-        tets = tets[np.repeat(live_cells, 6)]
-        if len(tets) == 0:
+        k, tets = kept_corners(k, tets, live_cells)
+        if k is None:
             return zero_sums(interp, len(EF))
-        need = np.unique(tets)
-        k, tets = k[need], np.searchsorted(need, tets)
     E = interp.energies(k, chunk_size)
     # bands that reach the Fermi window in this block
     reach = np.nonzero((E.min(axis=0) < EF.max()) & (E.max(axis=0) > EF.min()))[0]
@@ -353,11 +372,7 @@ def _block_sums(interp, k, tets, mesh, volume, st, chunk_size, live_cells=None) 
         return zero_sums(interp, len(EF))
     band0, nb = int(reach[0]), int(reach[-1] - reach[0] + 1)
     act, W = fermi_surface_weights(E[:, band0:band0 + nb], mesh, None, EF, tets=tets, sparse=True, volume=volume)
-    out = zero_sums(interp, len(EF))
-    for i in range(0, len(act), chunk_size):
-        part = tetra_chunk(interp, k[act[i:i + chunk_size]], W[i:i + chunk_size], band0, 4, st)
-        out = {key: out[key] + part[key] for key in out}
-    return out
+    return moment_sums(interp, k[act], W, band0, st, chunk_size)
 
 
 # ------------------------------------------------------------------------------ the coarse screen

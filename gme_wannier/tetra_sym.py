@@ -37,7 +37,7 @@ import numpy as np
 from .bands import Interpolator
 from .integrate import GMESettings, zero_sums
 from .model import TBModel
-from .tetra import block_points, coarse_screen, fermi_surface_weights, mesh_blocks, tetra_chunk
+from .tetra import block_points, coarse_screen, fermi_surface_weights, kept_corners, mesh_blocks, moment_sums
 
 __all__ = ["mesh_operations", "representatives", "sum_over_mesh_tetra_sym", "WT_BUDGET_BYTES"]
 
@@ -48,38 +48,34 @@ WT_BUDGET_BYTES = 256e6
 
 def mesh_operations(sym, mesh: Sequence[int]) -> np.ndarray:
     """The k-space operations that map the Gamma-centred mesh onto itself, as int (nops, 3, 3)
-    matrices acting on integer mesh addresses (identity included)."""
-    from .irreducible import _mesh_matrix, kspace_operations
+    matrices acting on integer mesh addresses (identity included):
+    :func:`gme_wannier.irreducible.mesh_operations` without shift."""
+    from .irreducible import mesh_operations as ops
 
-    n = np.asarray(mesh, dtype=np.int64)
-    kops = np.unique(kspace_operations(sym)[0], axis=0)
-    mats = [m for m in (_mesh_matrix(kop, n, np.zeros(3, dtype=np.int64)) for kop in kops) if m is not None]
-    return np.array(mats)
+    return ops(sym, mesh)[0]
 
 
 def representatives(addr: np.ndarray, mesh: Sequence[int], mats: np.ndarray) -> np.ndarray:
     """C-order flat index of the representative of each integer address (n, 3): the smallest
     flat index of its images under ``mats`` (as :func:`gme_wannier.irreducible.irreducible_points_lowmem`)."""
+    from .irreducible import image_index
+
     n = np.asarray(mesh, dtype=np.int64)
-    af = np.asarray(addr, dtype=float)
-    rep = None
-    for m in mats:
-        i = np.rint(af @ m.T.astype(float)).astype(np.int64) % n
-        flat = (i[:, 0] * n[1] + i[:, 1]) * n[2] + i[:, 2]
-        rep = flat if rep is None else np.minimum(rep, flat)
+    zero = np.zeros(3, dtype=np.int64)
+    af = 2.0 * np.asarray(addr, dtype=float)  # doubled addresses of the unshifted mesh
+    rep = image_index(af, mats[0], n, zero)
+    for m in mats[1:]:  # one image array at a time (48 operations x a block would be 77 MB)
+        np.minimum(rep, image_index(af, m, n, zero), out=rep)
     return rep
 
 
 def _block_corners(mesh, block, recip, live):
     """The points a block needs (corners of its kept cells): their integer addresses (np, 3) and
     the kept tetrahedra as indices into them, or (None, None) when no cell is kept."""
-    k, tets = block_points(mesh, block, recip)
-    tets = tets[np.repeat(live.fine_cells(mesh, block), 6)]
-    if len(tets) == 0:
+    k, tets = kept_corners(*block_points(mesh, block, recip), live.fine_cells(mesh, block))
+    if k is None:
         return None, None
-    need = np.unique(tets)
-    addr = np.rint(k[need] * np.asarray(mesh)).astype(np.int64) % np.asarray(mesh, dtype=np.int64)
-    return addr, np.searchsorted(need, tets)
+    return np.rint(k * np.asarray(mesh)).astype(np.int64) % np.asarray(mesh, dtype=np.int64), tets
 
 
 # 11 parameters: as tetra.sum_over_mesh_tetra, plus the symmetry and the stats. About 120 lines:
@@ -151,13 +147,9 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
         # block by block (the energies are still computed once per representative)
         def sums_of_block(b: int) -> dict:
             found = block_weights(b)
-            out = zero_sums(interp, len(EF))
-            if found is not None:
-                for i in range(0, len(found[0]), chunk_size):
-                    part = tetra_chunk(interp, k_rep[found[0][i:i + chunk_size]], found[1][i:i + chunk_size],
-                                       band0, 4, st)
-                    out = {key: out[key] + part[key] for key in out}
-            return out
+            if found is None:
+                return zero_sums(interp, len(EF))
+            return moment_sums(interp, k_rep[found[0]], found[1], band0, st, chunk_size)
 
         with threadpool_limits(limits=blas_threads):
             return chunked_sum(len(blocks), sums_of_block, comm, checkpoint=checkpoint, progress=progress,
@@ -182,9 +174,7 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
 
     def moments_chunk(c: int) -> dict:
         sel = rows[bounds[c]:bounds[c + 1]]
-        if len(sel) == 0:
-            return zero_sums(interp, len(EF))
-        return tetra_chunk(interp, k_rep[sel], Wt[sel], band0, 4, st)
+        return moment_sums(interp, k_rep[sel], Wt[sel], band0, st, chunk_size)
 
     second = None
     if checkpoint is not None:  # the moments pass has its own files: <path>.moments.rank*of*.npz
