@@ -110,53 +110,60 @@ def _weights(e, es, order, x, e1, e2, e3, e4, w, volume):
     def safe(a):
         return np.where(np.abs(a) > tiny, a, tiny)
 
+    def entries(m):  # the (tetrahedron, level) pairs of a case, and the corner energies there
+        t, l = np.nonzero(m)
+        return t, l, x[0, l], e1[t, 0], e2[t, 0], e3[t, 0], e4[t, 0]
+
     # case 1: e1 < E < e2, triangle on edges 1-2, 1-3, 1-4
-    m = (x > e1) & (x <= e2)
-    if m.any():
-        d = x - e1
-        g = 3.0 * volume * d * d / safe((e2 - e1) * (e3 - e1) * (e4 - e1))
-        t2, t3, t4 = d / safe(e2 - e1), d / safe(e3 - e1), d / safe(e4 - e1)
-        wc = np.stack([3.0 - t2 - t3 - t4, t2, t3, t4], axis=-1) * (g / 3.0)[..., None]
-        w = np.where(m[..., None], wc, w)
+    t, l, xe, a1, a2, a3, a4 = entries((x > e1) & (x <= e2))
+    if len(t):
+        d = xe - a1
+        g = 3.0 * volume * d * d / safe((a2 - a1) * (a3 - a1) * (a4 - a1))
+        t2, t3, t4 = d / safe(a2 - a1), d / safe(a3 - a1), d / safe(a4 - a1)
+        w[t, l] = np.stack([3.0 - t2 - t3 - t4, t2, t3, t4], axis=-1) * (g / 3.0)[..., None]
     # case 3: e3 < E < e4, triangle on edges 4-1, 4-2, 4-3
-    m = (x > e3) & (x < e4)
-    if m.any():
-        d = e4 - x
-        g = 3.0 * volume * d * d / safe((e4 - e1) * (e4 - e2) * (e4 - e3))
-        s1, s2, s3 = d / safe(e4 - e1), d / safe(e4 - e2), d / safe(e4 - e3)
-        wc = np.stack([s1, s2, s3, 3.0 - s1 - s2 - s3], axis=-1) * (g / 3.0)[..., None]
-        w = np.where(m[..., None], wc, w)
+    t, l, xe, a1, a2, a3, a4 = entries((x > e3) & (x < e4))
+    if len(t):
+        d = a4 - xe
+        g = 3.0 * volume * d * d / safe((a4 - a1) * (a4 - a2) * (a4 - a3))
+        s1, s2, s3 = d / safe(a4 - a1), d / safe(a4 - a2), d / safe(a4 - a3)
+        w[t, l] = np.stack([s1, s2, s3, 3.0 - s1 - s2 - s3], axis=-1) * (g / 3.0)[..., None]
     # case 2: e2 < E <= e3, quadrilateral P13, P14, P24, P23 = two triangles; areas in the
     # standard tetrahedron (v1 = 0, v2 = x, v3 = y, v4 = z), weight = 6 V area / |grad E|
-    m = (x > e2) & (x <= e3)
-    if m.any():
-        t13 = (x - e1) / safe(e3 - e1)
-        t14 = (x - e1) / safe(e4 - e1)
-        t23 = (x - e2) / safe(e3 - e2)
-        t24 = (x - e2) / safe(e4 - e2)
-        z = np.zeros_like(t13)
-        P13 = np.stack([z, t13, z], -1)
-        P14 = np.stack([z, z, t14], -1)
-        P24 = np.stack([1 - t24, z, t24], -1)
-        P23 = np.stack([1 - t23, t23, z], -1)
-        Aa = 0.5 * np.linalg.norm(np.cross(P14 - P13, P24 - P13), axis=-1)
-        Ab = 0.5 * np.linalg.norm(np.cross(P24 - P13, P23 - P13), axis=-1)
-        grad = np.sqrt((e2 - e1) ** 2 + (e3 - e1) ** 2 + (e4 - e1) ** 2)
-        ga = 6.0 * volume * Aa / safe(grad)
-        gb = 6.0 * volume * Ab / safe(grad)
-        # corner shares of each section vertex P_ij: (1 - t) to i, t to j
-        va = [(0, 2, t13), (0, 3, t14), (1, 3, t24)]
-        vb = [(0, 2, t13), (1, 3, t24), (1, 2, t23)]
-        wc = np.zeros(t13.shape + (4,))
-        for verts, g in ((va, ga), (vb, gb)):
-            for i, j, t in verts:
-                wc[..., i] += g / 3.0 * (1 - t)
-                wc[..., j] += g / 3.0 * t
-        w = np.where(m[..., None], wc, w)
+    t, l, xe, a1, a2, a3, a4 = entries((x > e2) & (x <= e3))
+    if len(t):
+        w[t, l] = _quadrilateral(xe, a1, a2, a3, a4, volume, safe)
     # back to the caller's corner order: w[t, e, sorted c] -> out[t, c, e]
     inv = np.argsort(order, axis=-1)[:, None, :]
     out = np.take_along_axis(w, np.broadcast_to(inv, w.shape), axis=-1)
     return np.moveaxis(out, -1, -2)
+
+
+def _quadrilateral(x, e1, e2, e3, e4, volume, safe):
+    """Corner weights (n, 4) of the section e2 < x <= e3 (sorted corners), for 1-d arrays."""
+    t13 = (x - e1) / safe(e3 - e1)
+    t14 = (x - e1) / safe(e4 - e1)
+    t23 = (x - e2) / safe(e3 - e2)
+    t24 = (x - e2) / safe(e4 - e2)
+    z = np.zeros_like(t13)
+    P13 = np.stack([z, t13, z], -1)
+    P14 = np.stack([z, z, t14], -1)
+    P24 = np.stack([1 - t24, z, t24], -1)
+    P23 = np.stack([1 - t23, t23, z], -1)
+    Aa = 0.5 * np.linalg.norm(np.cross(P14 - P13, P24 - P13), axis=-1)
+    Ab = 0.5 * np.linalg.norm(np.cross(P24 - P13, P23 - P13), axis=-1)
+    grad = np.sqrt((e2 - e1) ** 2 + (e3 - e1) ** 2 + (e4 - e1) ** 2)
+    ga = 6.0 * volume * Aa / safe(grad)
+    gb = 6.0 * volume * Ab / safe(grad)
+    # corner shares of each section vertex P_ij: (1 - t) to i, t to j
+    va = [(0, 2, t13), (0, 3, t14), (1, 3, t24)]
+    vb = [(0, 2, t13), (1, 3, t24), (1, 2, t23)]
+    wc = np.zeros(t13.shape + (4,))
+    for verts, g in ((va, ga), (vb, gb)):
+        for i, j, t in verts:
+            wc[..., i] += g / 3.0 * (1 - t)
+            wc[..., j] += g / 3.0 * t
+    return wc
 
 
 def fermi_surface_weights(E: np.ndarray, mesh: Sequence[int], recip_lattice: np.ndarray, EF: np.ndarray,
@@ -186,20 +193,23 @@ def fermi_surface_weights(E: np.ndarray, mesh: Sequence[int], recip_lattice: np.
         tets = tetrahedra(mesh, recip_lattice)
     vol = 1.0 / len(tets) if volume is None else float(volume)
     lo, hi = EF.min(), EF.max()
+    nE = len(EF)
     cuts = []
     for n in range(nb):
-        et = E[tets, n]  # (ntet, 4)
-        cuts.append(np.nonzero((et.min(axis=1) < hi) & (et.max(axis=1) > lo))[0])
+        e0, e1, e2, e3 = (E[tets[:, c], n] for c in range(4))  # (ntet,) each: no reduction over a short axis
+        emin = np.minimum(np.minimum(e0, e1), np.minimum(e2, e3))
+        emax = np.maximum(np.maximum(e0, e1), np.maximum(e2, e3))
+        cuts.append(np.nonzero((emin < hi) & (emax > lo))[0])
     idx = np.unique(np.concatenate([tets[c].reshape(-1) for c in cuts])) if nb else np.zeros(0, int)
-    W = np.zeros((len(idx), nb, len(EF)))
+    W = np.zeros((len(idx), nb, nE))
     for n, cut in enumerate(cuts):
         for s in range(0, len(cut), batch):
             c = cut[s:s + batch]
             w = tetra_corner_weights(E[tets[c], n], EF, vol)  # (nc, 4, nE)
             pos = np.searchsorted(idx, tets[c].reshape(-1))
-            flat = w.reshape(-1, len(EF))
-            for e in range(len(EF)):
-                W[:, n, e] += np.bincount(pos, weights=flat[:, e], minlength=len(idx))
+            # one bincount for all levels: bin (point, level), added in the same order as level by level
+            bins = (pos[:, None] * nE + np.arange(nE)[None, :]).reshape(-1)
+            W[:, n, :] += np.bincount(bins, weights=w.reshape(-1), minlength=len(idx) * nE).reshape(len(idx), nE)
     if sparse:
         return idx, W
     full = np.zeros((nk, nb, len(EF)))
@@ -327,23 +337,41 @@ def sum_over_mesh_tetra(model: TBModel, mesh, st: GMESettings, *, comm=None, chu
                                                          comm=comm, chunk_size=chunk_size)
 
     def compute_chunk(b: int) -> dict:
-        k, tets = block_points(mesh, blocks[b], model.recip_lattice)
-        cells = None if live is None else live.fine_cells(mesh, blocks[b])
-        return _block_sums(interp, k, tets, mesh, volume, st, chunk_size, cells)
+        if live is None:
+            k, tets = block_points(mesh, blocks[b], model.recip_lattice)
+        else:
+            k, tets = kept_corners(mesh, blocks[b], live.fine_cells(mesh, blocks[b]), model.recip_lattice)
+        return _block_sums(interp, k, tets, mesh, volume, st, chunk_size)
 
     with threadpool_limits(limits=blas_threads):
         return chunked_sum(len(blocks), compute_chunk, comm, checkpoint=checkpoint, progress=progress,
                            items_per_chunk=[p * q * int(mesh[2]) for _, p, _, q in blocks])
 
 
-def kept_corners(k: np.ndarray, tets: np.ndarray, live_cells: np.ndarray):
-    """The tetrahedra of the kept cells (six per cell, cell by cell, as :func:`block_points`) and
-    the points they need: (k[need], tets as indices into them), or (None, None) if none is kept."""
-    tets = tets[np.repeat(live_cells, 6)]
-    if len(tets) == 0:
+def kept_corners(mesh: Sequence[int], block: tuple, live_cells: np.ndarray, recip_lattice: np.ndarray):
+    """The corners of a block's kept cells and their tetrahedra, without the block's other points.
+
+    live_cells : bool (pa pc N3,), the block's cells in the order of :func:`block_points`.
+    Returns (k_red float (np, 3), tets int (6 n_kept, 4) indices into k_red, six per kept cell),
+    the same arrays as selecting from :func:`block_points` (k_red in its order), or (None, None)
+    if no cell is kept.
+    """
+    n = np.array(mesh, dtype=np.int64)
+    a, pa, c, pc = block
+    cells = np.nonzero(live_cells)[0]
+    if len(cells) == 0:
         return None, None
-    need = np.unique(tets)
-    return k[need], np.searchsorted(need, tets)
+    sizes = np.array([pa if pa == n[0] else pa + 1, pc if pc == n[1] else pc + 1, n[2]], dtype=np.int64)
+    corners = np.stack(np.unravel_index(cells, (pa, pc, int(n[2]))), axis=1)[:, None, :] + _CUBE[None]
+    corners %= sizes  # wraps only along an axis that the block spans whole
+    flat = ((corners[..., 0] * sizes[1] + corners[..., 1]) * sizes[2] + corners[..., 2]).reshape(-1)
+    mark = np.zeros(int(np.prod(sizes)), dtype=bool)
+    mark[flat] = True
+    need = np.nonzero(mark)[0]  # block-local indices of the needed points, ascending
+    pos = (np.cumsum(mark) - 1).astype(np.int32)  # a block holds at most a few 10^5 points
+    tets = pos[flat].reshape(-1, 8)[:, cube_tetrahedra(mesh, recip_lattice)].reshape(-1, 4)
+    local = np.stack(np.unravel_index(need, tuple(sizes)), axis=1)
+    return np.mod(local + np.array([a, c, 0]), n) / n, tets
 
 
 def moment_sums(interp: Interpolator, k: np.ndarray, W: np.ndarray, band0: int, st: GMESettings,
@@ -357,14 +385,12 @@ def moment_sums(interp: Interpolator, k: np.ndarray, W: np.ndarray, band0: int, 
     return out
 
 
-def _block_sums(interp, k, tets, mesh, volume, st, chunk_size, live_cells=None) -> dict:
-    """Tetrahedron sums of one block: its points k (np, 3), its tetrahedra (indices into k, six per
-    cell, cell by cell); with ``live_cells`` (bool per cell) only the tetrahedra of those cells."""
+def _block_sums(interp, k, tets, mesh, volume, st, chunk_size) -> dict:
+    """Tetrahedron sums of one block: its points k (np, 3) and tetrahedra (indices into k), from
+    :func:`block_points` or :func:`kept_corners`, or (None, None) when no cell is kept."""
     EF = st.EF
-    if live_cells is not None:
-        k, tets = kept_corners(k, tets, live_cells)
-        if k is None:
-            return zero_sums(interp, len(EF))
+    if k is None:
+        return zero_sums(interp, len(EF))
     E = interp.energies(k, chunk_size)
     # bands that reach the Fermi window in this block
     reach = np.nonzero((E.min(axis=0) < EF.max()) & (E.max(axis=0) > EF.min()))[0]

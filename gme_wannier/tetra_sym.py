@@ -20,6 +20,10 @@ Passes, each shared over the ranks:
    the representatives' energies, added up on the representatives: W~ (n_rep, bands, nE);
 4. the moments at the representatives with W~ != 0, contracted with W~.
 
+Pass 1 keeps, up to :data:`CACHE_BYTES`, each of its blocks' representatives and tetrahedra for
+pass 3 (without a checkpoint, pass 3 deals the blocks to the same ranks), which otherwise finds
+them again.
+
 Memory: the representatives of the kept cells' corners (int64 each, with their energies: n_rep x
 nw floats) and W~ (n_rep x bands x nE floats), plus one block. When W~ would exceed
 :data:`WT_BUDGET_BYTES` (a wide scan of Fermi levels on a large mesh: every cell kept, hundreds
@@ -37,13 +41,16 @@ import numpy as np
 from .bands import Interpolator
 from .integrate import GMESettings, zero_sums
 from .model import TBModel
-from .tetra import block_points, coarse_screen, fermi_surface_weights, kept_corners, mesh_blocks, moment_sums
+from .tetra import coarse_screen, fermi_surface_weights, kept_corners, mesh_blocks, moment_sums
 
 __all__ = ["mesh_operations", "representatives", "sum_over_mesh_tetra_sym", "WT_BUDGET_BYTES"]
 
 # W~ (representatives x bands x Fermi levels, float64) is summed as one array when it takes at most
 # this; beyond (wide Fermi-level scans on large meshes), the moments are computed block by block
 WT_BUDGET_BYTES = 256e6
+# the representatives and tetrahedra that pass 1 finds for its blocks are kept for pass 3 up to this
+# (they are computed again beyond it, and for blocks that pass 3 deals to another rank)
+CACHE_BYTES = 128e6
 
 
 def mesh_operations(sym, mesh: Sequence[int]) -> np.ndarray:
@@ -72,7 +79,7 @@ def representatives(addr: np.ndarray, mesh: Sequence[int], mats: np.ndarray) -> 
 def _block_corners(mesh, block, recip, live):
     """The points a block needs (corners of its kept cells): their integer addresses (np, 3) and
     the kept tetrahedra as indices into them, or (None, None) when no cell is kept."""
-    k, tets = kept_corners(*block_points(mesh, block, recip), live.fine_cells(mesh, block))
+    k, tets = kept_corners(mesh, block, live.fine_cells(mesh, block), recip)
     if k is None:
         return None, None
     return np.rint(k * np.asarray(mesh)).astype(np.int64) % np.asarray(mesh, dtype=np.int64), tets
@@ -108,11 +115,15 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
     with threadpool_limits(limits=blas_threads):
         live = coarse_screen(interp, mesh, EF.min(), EF.max(), comm=comm, chunk_size=chunk_size)
         # 1. the representatives of every needed corner (blocks dealt over the ranks)
-        mine = []
+        mine, cache, cached_bytes = [], {}, 0
         for b in range(comm.rank, len(blocks), comm.size):
-            addr, _ = _block_corners(mesh, blocks[b], recip, live)
+            addr, tets = _block_corners(mesh, blocks[b], recip, live)
             if addr is not None:
-                mine.append(np.unique(representatives(addr, mesh, mats)))
+                rep = representatives(addr, mesh, mats)
+                mine.append(np.unique(rep))
+                if cached_bytes + rep.nbytes + tets.nbytes <= CACHE_BYTES:  # pass 3 takes them from here
+                    cache[b] = (rep, tets)
+                    cached_bytes += rep.nbytes + tets.nbytes
         mine = np.unique(np.concatenate(mine)) if mine else np.zeros(0, dtype=np.int64)
         parts = comm.bcast(comm.gather(mine)) if comm.size > 1 else [mine]
         reps = np.unique(np.concatenate(parts))
@@ -134,10 +145,14 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
     items = [p * q * int(mesh[2]) for _, p, _, q in blocks]
 
     def block_weights(b: int):  # the block's representatives (rows of reps) and weights, or None
-        addr, tets = _block_corners(mesh, blocks[b], recip, live)
-        if addr is None:
-            return None
-        rows = np.searchsorted(reps, representatives(addr, mesh, mats))
+        if b in cache:
+            rep, tets = cache.pop(b)
+        else:
+            addr, tets = _block_corners(mesh, blocks[b], recip, live)
+            if addr is None:
+                return None
+            rep = representatives(addr, mesh, mats)
+        rows = np.searchsorted(reps, rep)
         act, W = fermi_surface_weights(E_rep[rows, band0:band0 + nb], mesh, None, EF, tets=tets, sparse=True,
                                        volume=volume)
         return rows[act], W
