@@ -33,7 +33,7 @@ from .integrate import GMESettings, SurfaceWeights, gme_sums, zero_sums
 from .model import TBModel
 
 __all__ = ["tetrahedra", "tetra_corner_weights", "fermi_surface_weights", "tetra_chunk", "sum_over_mesh_tetra",
-           "coarse_screen", "CoarseScreen"]
+           "coarse_screen", "screen_mesh", "CoarseScreen"]
 
 # the 6 tetrahedra of a cube along the main diagonal 0 -> 7 (corner c = 4 i + 2 j + k)
 _CUBE = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)])
@@ -99,13 +99,16 @@ def tetra_corner_weights(e: np.ndarray, EF: np.ndarray, volume: float) -> np.nda
     es = np.take_along_axis(e, order, axis=-1)
     e1, e2, e3, e4 = (es[:, i:i + 1] for i in range(4))  # (T, 1)
     x = EF[None, :]  # (1, nE)
-    w = np.zeros((len(e), len(EF), 4))
     with np.errstate(all="ignore"):  # the masked-out entries may overflow; they are not used
-        return _weights(e, es, order, x, e1, e2, e3, e4, w, volume)
+        return _weights(order, x, e1, e2, e3, e4, volume)
 
 
-def _weights(e, es, order, x, e1, e2, e3, e4, w, volume):
+def _weights(order, x, e1, e2, e3, e4, volume):
     tiny = 1e-300
+    out = np.zeros((len(order), 4, x.shape[1]))  # (T, corner in the caller's order, nE)
+
+    def put(t, l, wc):  # weights of the sorted corners -> the caller's corners
+        out[t[:, None], order[t], l[:, None]] = wc
 
     def safe(a):
         return np.where(np.abs(a) > tiny, a, tiny)
@@ -120,23 +123,20 @@ def _weights(e, es, order, x, e1, e2, e3, e4, w, volume):
         d = xe - a1
         g = 3.0 * volume * d * d / safe((a2 - a1) * (a3 - a1) * (a4 - a1))
         t2, t3, t4 = d / safe(a2 - a1), d / safe(a3 - a1), d / safe(a4 - a1)
-        w[t, l] = np.stack([3.0 - t2 - t3 - t4, t2, t3, t4], axis=-1) * (g / 3.0)[..., None]
+        put(t, l, np.stack([3.0 - t2 - t3 - t4, t2, t3, t4], axis=-1) * (g / 3.0)[..., None])
     # case 3: e3 < E < e4, triangle on edges 4-1, 4-2, 4-3
     t, l, xe, a1, a2, a3, a4 = entries((x > e3) & (x < e4))
     if len(t):
         d = a4 - xe
         g = 3.0 * volume * d * d / safe((a4 - a1) * (a4 - a2) * (a4 - a3))
         s1, s2, s3 = d / safe(a4 - a1), d / safe(a4 - a2), d / safe(a4 - a3)
-        w[t, l] = np.stack([s1, s2, s3, 3.0 - s1 - s2 - s3], axis=-1) * (g / 3.0)[..., None]
+        put(t, l, np.stack([s1, s2, s3, 3.0 - s1 - s2 - s3], axis=-1) * (g / 3.0)[..., None])
     # case 2: e2 < E <= e3, quadrilateral P13, P14, P24, P23 = two triangles; areas in the
     # standard tetrahedron (v1 = 0, v2 = x, v3 = y, v4 = z), weight = 6 V area / |grad E|
     t, l, xe, a1, a2, a3, a4 = entries((x > e2) & (x <= e3))
     if len(t):
-        w[t, l] = _quadrilateral(xe, a1, a2, a3, a4, volume, safe)
-    # back to the caller's corner order: w[t, e, sorted c] -> out[t, c, e]
-    inv = np.argsort(order, axis=-1)[:, None, :]
-    out = np.take_along_axis(w, np.broadcast_to(inv, w.shape), axis=-1)
-    return np.moveaxis(out, -1, -2)
+        put(t, l, _quadrilateral(xe, a1, a2, a3, a4, volume, safe))
+    return out
 
 
 def _quadrilateral(x, e1, e2, e3, e4, volume, safe):
@@ -433,19 +433,34 @@ class CoarseScreen:
         return out.reshape(-1)
 
 
+def screen_mesh(mesh: Sequence[int], factor: int = SCREEN_FACTOR) -> np.ndarray:
+    """The mesh of :func:`coarse_screen`: int (3,), ceil(mesh / factor), at least 2 per axis."""
+    return np.maximum(2, -(-np.asarray(mesh, dtype=int) // int(factor)))
+
+
+# 9 parameters: the mesh, the window and the screen's own factor and margin, plus the collective
+# options and the source of the energies
 def coarse_screen(interp: Interpolator, mesh: Sequence[int], lo: float, hi: float, factor: int = SCREEN_FACTOR,
-                  *, margin: float = SCREEN_MARGIN, comm=None, chunk_size: int = 1000) -> CoarseScreen:
-    """The cells of the mesh ``ceil(mesh / factor)`` in which some band may reach [lo, hi] eV.
+                  *, margin: float = SCREEN_MARGIN, comm=None, chunk_size: int = 1000,
+                  energies=None) -> CoarseScreen:
+    """The cells of the mesh :func:`screen_mesh` in which some band may reach [lo, hi] eV.
 
     A cell is kept when for some band min - s < hi and max + s > lo over its eight corners, with
     s = margin + (max - min): the spread allows for the curvature of the band inside the cell,
     as in :func:`gme_wannier.refine.mark_cells`. The energies are computed a group of planes at a
     time (all bands, about 100k points), the groups dealt over the ranks; only the bool array of
     the cells is kept (M1 M2 M3 bytes). Collective.
+
+    energies : callable (k_red float (n, 3)) -> float (n, nw) eV, optional; the band energies at
+        points of the coarse mesh (default: interpolated there; the symmetric tetrahedra look
+        them up at the points' representatives).
     """
     from .parallel import distributed_rows
 
-    M = np.maximum(2, -(-np.asarray(mesh, dtype=int) // int(factor)))
+    M = screen_mesh(mesh, factor)
+    if energies is None:
+        def energies(p):
+            return interp.energies(p, chunk_size)
     per_group = max(1, _SCREEN_POINTS // int(M[1] * M[2]) - 1)
     jk = np.indices((int(M[1]), int(M[2]))).reshape(2, -1).T
 
@@ -454,7 +469,7 @@ def coarse_screen(interp: Interpolator, mesh: Sequence[int], lo: float, hi: floa
             return np.zeros((0, int(M[1]), int(M[2])), dtype=bool)
         ii = np.arange(first[0], first[-1] + 2)  # the planes and the next one
         pts = np.concatenate([np.column_stack([np.full(len(jk), i % M[0]), jk]) for i in ii]) / M
-        E = interp.energies(pts, chunk_size).reshape(len(ii), int(M[1]), int(M[2]), -1)
+        E = energies(pts).reshape(len(ii), int(M[1]), int(M[2]), -1)
         emin = emax = E[:-1]
         for d in _CUBE[1:]:
             sh = np.roll(E[d[0]:len(ii) - 1 + d[0]], (-d[1], -d[2]), axis=(1, 2))

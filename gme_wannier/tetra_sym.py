@@ -41,7 +41,7 @@ import numpy as np
 from .bands import Interpolator
 from .integrate import GMESettings, zero_sums
 from .model import TBModel
-from .tetra import coarse_screen, fermi_surface_weights, kept_corners, mesh_blocks, moment_sums
+from .tetra import coarse_screen, fermi_surface_weights, kept_corners, mesh_blocks, moment_sums, screen_mesh
 
 __all__ = ["mesh_operations", "representatives", "sum_over_mesh_tetra_sym", "WT_BUDGET_BYTES"]
 
@@ -85,6 +85,40 @@ def _block_corners(mesh, block, recip, live):
     return np.rint(k * np.asarray(mesh)).astype(np.int64) % np.asarray(mesh, dtype=np.int64), tets
 
 
+def _union(mine: list, comm) -> np.ndarray:
+    """The sorted union over the ranks of the int arrays ``mine`` (collective)."""
+    mine = np.unique(np.concatenate(mine)) if mine else np.zeros(0, dtype=np.int64)
+    parts = comm.bcast(comm.gather(mine)) if comm.size > 1 else [mine]
+    return np.unique(np.concatenate(parts))
+
+
+def _screen_energies(interp: Interpolator, mesh, sym, comm, chunk_size: int):
+    """The band energies of the coarse screen's mesh taken at the points' representatives (the
+    symmetric model of pass 3): a callable for :func:`gme_wannier.tetra.coarse_screen`, or None
+    when they would take more than :data:`WT_BUDGET_BYTES` (few operations on a large mesh: then
+    the screen computes its energies itself). Collective."""
+    from .parallel import distributed_rows
+
+    M = screen_mesh(mesh)
+    mats = mesh_operations(sym, M)
+    per = max(1, 2 ** 20 // int(M[1] * M[2]))  # planes per group: about 10^6 points
+    mine = []
+    for g, start in enumerate(range(0, int(M[0]), per)):
+        if g % comm.size == comm.rank:
+            addr = np.indices((min(per, int(M[0]) - start), int(M[1]), int(M[2]))).reshape(3, -1).T
+            mine.append(np.unique(representatives(addr + np.array([start, 0, 0]), M, mats)))
+    reps = _union(mine, comm)
+    if len(reps) * interp.nw * 8.0 > WT_BUDGET_BYTES:
+        return None
+    k_rep = np.stack(np.unravel_index(reps, tuple(M)), axis=1) / M
+    E = distributed_rows(lambda p: interp.energies(p, chunk_size), k_rep, comm)
+
+    def lookup(k_red: np.ndarray) -> np.ndarray:
+        addr = np.rint(k_red * M).astype(np.int64) % M
+        return E[np.searchsorted(reps, representatives(addr, M, mats))]
+    return lookup
+
+
 # 11 parameters: as tetra.sum_over_mesh_tetra, plus the symmetry and the stats. About 120 lines:
 # the four passes of the module docstring share the representatives, their energies and the
 # screen, and each pass is a short closure handed to the collective helpers.
@@ -113,7 +147,8 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
     volume = 1.0 / (6.0 * float(np.prod(mesh)))
     recip = model.recip_lattice
     with threadpool_limits(limits=blas_threads):
-        live = coarse_screen(interp, mesh, EF.min(), EF.max(), comm=comm, chunk_size=chunk_size)
+        live = coarse_screen(interp, mesh, EF.min(), EF.max(), comm=comm, chunk_size=chunk_size,
+                             energies=_screen_energies(interp, mesh, sym, comm, chunk_size))
         # 1. the representatives of every needed corner (blocks dealt over the ranks)
         mine, cache, cached_bytes = [], {}, 0
         for b in range(comm.rank, len(blocks), comm.size):
@@ -124,9 +159,7 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
                 if cached_bytes + rep.nbytes + tets.nbytes <= CACHE_BYTES:  # pass 3 takes them from here
                     cache[b] = (rep, tets)
                     cached_bytes += rep.nbytes + tets.nbytes
-        mine = np.unique(np.concatenate(mine)) if mine else np.zeros(0, dtype=np.int64)
-        parts = comm.bcast(comm.gather(mine)) if comm.size > 1 else [mine]
-        reps = np.unique(np.concatenate(parts))
+        reps = _union(mine, comm)
         if stats is not None:
             stats.update(n_representatives=int(len(reps)), n_moment_points=0, screen_cells_kept=live.fraction)
         if len(reps) == 0:
