@@ -116,3 +116,22 @@ def test_checkpoint_of_both_passes_resumes_and_is_removed(tmp_path):
     np.testing.assert_array_equal(r2.K["total"], r1.K["total"])
     removed = remove_checkpoint(ck)
     assert len(removed) == 2 and os.listdir(tmp_path) == []
+
+
+def test_screen_at_the_representatives_marks_the_cells_of_the_direct_screen():
+    """Te_tut24 (bands symmetric to 3.5e-6 eV): the coarse screen with its energies looked up at
+    the representatives of its mesh keeps the same cells as the screen that computes every
+    point, at a mesh fine enough that it drops most of them."""
+    from gme_wannier.tetra_sym import _screen_energies
+    from gme_wannier.parallel import get_comm
+
+    model = load_model(need("Te_tut24", "Te.chk")[:-4])
+    interp = Interpolator(model)
+    mesh = (95, 95, 59)
+    sym = find_symmetry(model.atoms)
+    lookup = _screen_energies(interp, mesh, sym, get_comm("serial"), 1000)
+    assert lookup is not None
+    direct = tetra.coarse_screen(interp, mesh, 5.85, 6.15)
+    got = tetra.coarse_screen(interp, mesh, 5.85, 6.15, energies=lookup)
+    assert 0.02 < direct.fraction < 0.5
+    np.testing.assert_array_equal(got.live, direct.live)
