@@ -243,10 +243,9 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[d
     setup = run_setup(o, model, win, seed=seed)
     st = setup.settings
     check_memory(model.num_wann, len(st.fermi_energies), kernel=o["kernel"], n_kpoints_full=int(np.prod(o["mesh"])))
-    # the band report's energies when they are at least the warning's own 8^3 mesh (then the
-    # warning and the summary's 'bands crossing' column agree)
+    # the band report's energies (settings.BAND_MESH_MIN^3 points at least), so that the warning and
+    # the summary's 'bands crossing' column agree
     bands = setup.fermi["bands"][0] if setup.fermi and setup.fermi.get("bands") is not None else None
-    bands = bands if bands is not None and np.prod(setup.fermi["mesh"]) >= 8 ** 3 else None
     warn = fermi_level_warning(model, st.fermi_energies, st.smearing.width, E=bands) if comm.is_root else None
     if warn:
         print(f"gme-wannier: warning: {warn}", file=sys.stderr)

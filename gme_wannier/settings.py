@@ -215,6 +215,11 @@ def smearing_from_options(o: Mapping) -> Smearing:
                                      float(o["max_arg"]) if o.get("max_arg") else FD_MAX_ARG)
 
 
+# the band energies of the Fermi level, the band report and the Fermi-level warning: the run's mesh
+# per axis, clipped to BAND_MESH_MIN .. 24 (a 5^3 test mesh would see too little of the bands)
+BAND_MESH_MIN = 8
+
+
 def material_fermi(o: Mapping, model, win=None, kT: float = 0.025852) -> Optional[dict]:
     """The material's own Fermi level: by charge neutrality from ``num_electrons``, else the
     ``fermi_energy`` of ``win``; None without a model.
@@ -238,7 +243,7 @@ def material_fermi(o: Mapping, model, win=None, kT: float = 0.025852) -> Optiona
     if model is None:
         return None
     return material_fermi_level(model, num_electrons=o.get("num_electrons"), kT=kT,
-                                mesh=[min(int(n), 24) for n in (o.get("mesh") or (24, 24, 24))],
+                                mesh=[min(max(int(n), BAND_MESH_MIN), 24) for n in (o.get("mesh") or (24, 24, 24))],
                                 win_fermi_energy=win.get_float("fermi_energy") if win is not None else None,
                                 spin_degeneracy=o.get("spin_degeneracy") or None,
                                 symprec=float(o.get("symprec", DEFAULTS["symprec"])),

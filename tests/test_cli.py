@@ -189,6 +189,9 @@ def test_quiet_and_default_output_name(weyl, tmp_path, monkeypatch, capsys):
     assert rc == 0 and out == "" and err.count("\n") == 1 and "not converged" in err
     js = load(tmp_path / "weyl-gme.json")
     assert len(js["fermi_energies_eV"]) == 2
+    # one band-energy evaluation serves the band report and the Fermi-level warning: on 8^3 at
+    # least, also when the run's mesh is 5^3
+    assert js["fermi_level"]["band_mesh"] == [8, 8, 8]
 
 
 def test_efermi_range_inclusive_and_errors(weyl, tmp_path, capsys):
