@@ -214,9 +214,7 @@ def load_model(seed: str, *, source: str = "auto", use_uhu: bool = True, use_spn
     else:
         model = _from_hr(seed, files, windata, atoms, ws_images, ws_tolerance)
     _check_spinors(model, windata, files)
-    herm = model.hermiticity_error()
-    if herm > 1e-6 * max(1.0, float(np.abs(model.H_R).max())):
-        raise InputFileError(seed, f"the Hamiltonian is not Hermitian (max |H(R) - H(-R)^+| = {herm:.2e} eV)")
+    _check_hermitian(model, seed)
     if key is not None:
         from . import cache as _cache
 
@@ -236,6 +234,7 @@ def _from_npz_source(seed, files, source, windata, atoms, use_spn) -> TBModel:
         TBModel.from_wannierberri(path, name=os.path.basename(seed), **kw)
     _check_num_wann(windata, model.num_wann, path)
     _check_lattice(windata, model.real_lattice, path)
+    _check_hermitian(model, path)
     prov = dict(model.provenance, files=[windata.path] + list(model.provenance.get("files", [])))
     if not use_spn and model.S_R is not None:
         return model.replace(S_R=None, provenance=dict(prov, spin_moment="none (left out)"))
@@ -268,6 +267,14 @@ def _check_spinors(model: TBModel, windata: WinData, files: dict) -> None:
         raise InputFileError(windata.path, f"spinors = true but num_wann = {model.num_wann} is odd: spinor "
                                            "Wannier functions come in pairs; is this the .win of another (spinless) "
                                            "calculation?")
+
+
+def _check_hermitian(model: TBModel, path: str) -> None:
+    """H(-R) = H(R)^+ (to 1e-6 relative): a model file or folder written by hand or corrupted
+    otherwise gives bands from one triangle of H(k) only."""
+    herm = model.hermiticity_error()
+    if herm > 1e-6 * max(1.0, float(np.abs(model.H_R).max())):
+        raise InputFileError(path, f"the Hamiltonian is not Hermitian (max |H(R) - H(-R)^+| = {herm:.2e} eV)")
 
 
 def _check_num_wann(windata: WinData, nw: int, path: str) -> None:

@@ -420,6 +420,64 @@ INPUT_CASES = [
 ]
 
 
+def _weyl_npz(e, t, change=None):
+    """The Weyl model as a model file ``w_model.npz`` beside ``w.win``; ``change(arrays)`` edits it."""
+    s = weyl_copy(e, t)
+    assert main(["export", s, "-o", s + "_model.npz"]) == 0
+    if change is not None:
+        with np.load(s + "_model.npz") as z:
+            data = {k: z[k] for k in z.files}
+        change(data)
+        np.savez(s + "_model.npz", **data)
+    return ["run", s, "--source", "npz", *CHEAP, *_o(t)]
+
+
+def _npz_set(key, fn):
+    def change(data):
+        data[key] = fn(data[key])
+    return lambda e, t: _weyl_npz(e, t, change)
+
+
+def _first(value):
+    def fn(a):
+        a = a.copy()
+        a.flat[0] = value
+        return a
+    return fn
+
+
+def _npz_empty(e, t):
+    argv = _weyl_npz(e, t)
+    write(t / "w_model.npz", b"", "wb")
+    return argv
+
+
+def _wb_nan(e, t):
+    shutil.copytree(need("Te_qe_wannierberri", "system"), t / "system")
+    shutil.copy(need("Te_qe_wannierberri", "tellurium.win"), t / "tellurium.win")
+    with np.load(t / "system" / "_XX_R_Ham.npz") as z:
+        a = z["arr_0"].copy()
+    a.flat[0] = np.nan
+    np.savez(t / "system" / "_XX_R_Ham.npz", arr_0=a)
+    return ["run", t / "tellurium", "--source", "wannierberri", *CHEAP, *_o(t)]
+
+
+MODEL_FILE_CASES = [  # the model file (export) and a WannierBerri folder: each array checked on reading
+    ("npz-empty", _npz_empty, "w_model.npz: is empty"),
+    ("npz-H-nan", _npz_set("H_R", _first(np.nan)), "w_model.npz: H_R: 1 entries are NaN"),
+    ("npz-centres-inf", _npz_set("centres_cart", _first(np.inf)), "w_model.npz: centres_cart"),
+    ("npz-iRvec-short", _npz_set("iRvec", lambda a: a[:-1]), "w_model.npz: H_R has shape"),
+    ("npz-lattice-2x3", _npz_set("real_lattice", lambda a: a[:2]), "w_model.npz: real_lattice has shape"),
+    ("npz-iRvec-half", _npz_set("iRvec", lambda a: a + 0.5), "w_model.npz: iRvec holds non-integer"),
+    ("npz-H-strings", _npz_set("H_R", lambda a: np.full(a.shape, "x")), "w_model.npz: array 'H_R' has dtype"),
+    ("npz-H-objects", _npz_set("H_R", lambda a: np.array([{"x": 1}], dtype=object)),
+     "w_model.npz: array 'H_R' cannot be read"),
+    ("npz-not-hermitian", _npz_set("H_R", lambda a: a + np.triu(np.ones(a.shape[1:]), 1)[None]),
+     "w_model.npz: the Hamiltonian is not Hermitian"),
+    ("wannierberri-H-nan", _wb_nan, "system: H_R: 1 entries are NaN"),
+]
+
+
 def _one_atom_te(e, t):
     s = te_copy(e, t)
     from gme_wannier.io.win import read_win
@@ -550,6 +608,7 @@ ALL = ([("option", *c) for c in OPTION_CASES]
           ("config", "config-directory", _config_file_case("directory"), "run.toml"),
           ("config", "config-fifo", _config_file_case("fifo"), "run.toml")]
        + [("input", *c) for c in INPUT_CASES]
+       + [("input", *c) for c in MODEL_FILE_CASES]
        + [("structure", *c) for c in STRUCTURE_CASES]
        + [("output", *c) for c in OUTPUT_CASES]
        + [("checkpoint", *c) for c in CHECKPOINT_CASES])

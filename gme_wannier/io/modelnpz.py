@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import InputFileError
 
-__all__ = ["MODEL_ARRAYS", "read_model_npz", "model_npz_arrays", "write_model_npz", "npz_summary",
+__all__ = ["MODEL_ARRAYS", "check_model_arrays", "read_model_npz", "model_npz_arrays", "write_model_npz", "npz_summary",
            "read_wannierberri_folder", "wannierberri_summary", "is_wannierberri_folder"]
 
 #: array names of the package's own model file, in the order of TBModel's fields
@@ -41,8 +41,60 @@ def _open_npz(path: str):
         return np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise InputFileError(path, "file not found") from None
+    except EOFError:
+        raise InputFileError(path, "is empty: not an npz file (write one with 'gme-wannier export')") from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise InputFileError(path, f"not a readable npz file ({exc})") from None
+
+
+def _get(d, name: str, path: str) -> np.ndarray:
+    """Array ``name`` of an open npz, as a numeric (or str for ``meta``) array."""
+    try:
+        a = np.array(d[name])
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # object arrays, corrupt members
+        raise InputFileError(path, f"array '{name}' cannot be read ({exc})") from None
+    if name != "meta" and not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise InputFileError(path, f"array '{name}' has dtype {a.dtype}, expected numbers: not a model file")
+    return a
+
+
+def check_model_arrays(arrays: dict, path: str) -> None:
+    """Shapes, integrality and finiteness of the arrays of a model file (either layout).
+
+    Parameters
+    ----------
+    arrays : dict  ``real_lattice`` (3, 3), ``iRvec`` (nR, 3), ``H_R`` (nR, nw, nw) and optional
+        ``centres_cart`` (nw, 3), ``A_R``, ``B_R``, ``CC_R``, ``S_R`` (nR, nw, nw, 3)
+    path : str  the file (or folder), for the messages
+
+    Raises
+    ------
+    InputFileError  naming the array and what is wrong with it
+    """
+    lat, iR, H = arrays["real_lattice"], arrays["iRvec"], arrays["H_R"]
+    if np.shape(lat) != (3, 3):
+        raise InputFileError(path, f"real_lattice has shape {np.shape(lat)}, expected (3, 3)")
+    if np.ndim(iR) != 2 or np.shape(iR)[1] != 3 or len(iR) == 0:
+        raise InputFileError(path, f"iRvec has shape {np.shape(iR)}, expected (nR, 3)")
+    if not np.all(np.isfinite(iR)) or np.any(np.asarray(iR) != np.round(iR)):
+        raise InputFileError(path, "iRvec holds non-integer lattice vectors: the file is corrupt")
+    nR = len(iR)
+    if np.ndim(H) != 3 or H.shape[0] != nR or H.shape[1] != H.shape[2] or H.shape[1] == 0:
+        raise InputFileError(path, f"H_R has shape {np.shape(H)}, expected ({nR}, nw, nw) for the {nR} R vectors "
+                                   "of iRvec")
+    nw = H.shape[1]
+    shapes = {"centres_cart": (nw, 3), **{k: (nR, nw, nw, 3) for k in ("A_R", "B_R", "CC_R", "S_R")}}
+    for name, shape in shapes.items():
+        if arrays.get(name) is not None and np.shape(arrays[name]) != shape:
+            raise InputFileError(path, f"{name} has shape {np.shape(arrays[name])}, expected {shape} "
+                                       f"(num_wann = {nw}, {nR} R vectors)")
+    for name in ("real_lattice", "H_R", *shapes):
+        a = arrays.get(name)
+        if a is not None and not np.all(np.isfinite(a)):
+            n = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+            raise InputFileError(path, f"{name}: {n} entries are NaN or infinite: the file is corrupt")
+    if abs(np.linalg.det(lat)) < 1e-8:
+        raise InputFileError(path, "real_lattice: the lattice vectors are linearly dependent")
 
 
 def npz_summary(path: str) -> dict:
@@ -81,8 +133,9 @@ def read_model_npz(path: str) -> dict:
             raise InputFileError(path, f"not a gme_wannier model file: arrays {', '.join(missing)} missing "
                                        f"(it holds {', '.join(d.files) or 'nothing'}); write one with "
                                        "'gme-wannier export'")
-        out = {k: np.array(d[k]) for k in MODEL_ARRAYS if k in d.files}
-        meta_text = str(d["meta"]) if "meta" in d.files else "{}"
+        out = {k: _get(d, k, path) for k in MODEL_ARRAYS if k in d.files}
+        meta_text = str(_get(d, "meta", path)) if "meta" in d.files else "{}"
+    check_model_arrays(out, path)
     try:
         out["meta"] = json.loads(meta_text)
     except json.JSONDecodeError as exc:
@@ -130,17 +183,19 @@ def _wb_array(folder: str, name: str) -> np.ndarray:
     with _open_npz(os.path.join(folder, name + ".npz")) as d:
         if "arr_0" not in d.files:
             raise InputFileError(os.path.join(folder, name + ".npz"), "no 'arr_0' array (not WannierBerri's layout)")
-        return np.array(d["arr_0"])
+        return _get(d, "arr_0", os.path.join(folder, name + ".npz"))
 
 
 def _wb_irvec(folder: str) -> tuple[np.ndarray, bool]:
     """(iRvec (nR, 3) int, legacy layout?)."""
     path = os.path.join(folder, "iRvec.npz")
     with _open_npz(path) as d:
-        if "arr_0" in d.files:
-            return np.array(d["arr_0"], dtype=int).reshape(-1, 3), True
-        if "iRvec" in d.files:
-            return np.array(d["iRvec"], dtype=int).reshape(-1, 3), False
+        for key, legacy in (("arr_0", True), ("iRvec", False)):
+            if key in d.files:
+                a = _get(d, key, path)
+                if a.size % 3 or not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+                    raise InputFileError(path, f"'{key}' is not a list of integer lattice vectors (nR, 3)")
+                return a.astype(int).reshape(-1, 3), legacy
     raise InputFileError(path, "neither 'arr_0' nor 'iRvec' inside: not a WannierBerri System_R folder")
 
 
@@ -159,8 +214,10 @@ def read_wannierberri_folder(folder: str) -> dict:
                                      "real_lattice.npz and iRvec.npz)")
     iRvec, legacy = _wb_irvec(folder)
     nR = len(iRvec)
-    out = {"real_lattice": _wb_array(folder, "real_lattice").reshape(3, 3).astype(float), "iRvec": iRvec,
-           "files": []}
+    lat = _wb_array(folder, "real_lattice")
+    if lat.size != 9:
+        raise InputFileError(os.path.join(folder, "real_lattice.npz"), f"holds {lat.size} numbers, expected 3x3")
+    out = {"real_lattice": lat.reshape(3, 3).astype(float), "iRvec": iRvec, "files": []}
     nw = None
     for wb, ours in _WB_MATRICES.items():
         f = os.path.join(folder, f"_XX_R_{wb}.npz")
@@ -169,12 +226,14 @@ def read_wannierberri_folder(folder: str) -> dict:
         a = _wb_array(folder, f"_XX_R_{wb}")
         if legacy and a.ndim >= 3 and a.shape[2] == nR:
             a = np.moveaxis(a, 2, 0)  # [m, n, iR, ...] -> [iR, m, n, ...]
-        if a.shape[0] != nR or a.ndim < 3 or a.shape[1] != a.shape[2]:
+        if a.ndim < 3 or a.shape[0] != nR or a.shape[1] != a.shape[2]:
             raise InputFileError(f, f"shape {a.shape} does not fit {nR} R vectors")
         nw = a.shape[1] if nw is None else nw
         out[ours] = a.astype(complex)
         out["files"].append(f)
     c = os.path.join(folder, "wannier_centers_cart.npz")
-    out["centres_cart"] = _wb_array(folder, "wannier_centers_cart").reshape(nw, 3) if os.path.exists(c) \
-        else np.zeros((nw, 3))
+    out["centres_cart"] = _wb_array(folder, "wannier_centers_cart") if os.path.exists(c) else np.zeros((nw, 3))
+    if out["centres_cart"].size == nw * 3:
+        out["centres_cart"] = out["centres_cart"].reshape(nw, 3)
+    check_model_arrays(out, folder)
     return out
