@@ -185,6 +185,51 @@ def _refine(name: str, v) -> None:
                                 f"would become {int(np.prod(v))}^3 points; use a finer --mesh and fewer/smaller factors")
 
 
+MIN_WIDTH, MAX_WIDTH = 1e-6, 100.0
+"""eV. Smearing widths (k_B T for Fermi-Dirac) accepted: below 1e-6 eV (0.01 K) no k mesh resolves
+the Fermi surface and alpha comes out 0; above 100 eV the weights spread over every band."""
+MIN_MAX_ARG = 3.0
+"""Smallest --max-arg (widths): a tighter cut drops a visible part of the Fermi-surface weight."""
+MAX_MP_ORDER = 20
+"""Largest Methfessel-Paxton order (the Hermite polynomials overflow far above it)."""
+MAX_DEGEN_THRESH = 0.1
+"""eV. Largest --degen-thresh: bands further apart than this are not degenerate."""
+
+
+def _width(name: str, v, kelvin: bool = False) -> None:
+    from .units import k_B_eV
+
+    _finite(name, v, 0, strict=True, what=" (Kelvin)" if kelvin else " (eV)")
+    w = float(v) * (k_B_eV if kelvin else 1.0)
+    unit = f"{float(v):g} K is k_B T = {w:.3g} eV" if kelvin else f"{float(v):g} eV"
+    if w < MIN_WIDTH:
+        raise OptionError(name, f"{unit}, below {MIN_WIDTH:g} eV: no k mesh resolves so sharp a Fermi surface "
+                                "(alpha would be 0); for T -> 0 use --kernel tetra")
+    if w > MAX_WIDTH:
+        raise OptionError(name, f"{unit}, above {MAX_WIDTH:g} eV: the smearing would cover every band (alpha "
+                                "would be 0); give a width of meV to eV")
+
+
+def _max_arg(name: str, v) -> None:
+    _finite(name, v, 0, strict=True, what=" (widths)")
+    if v < MIN_MAX_ARG:
+        raise OptionError(name, f"cutting the weights at {v:g} widths drops part of the Fermi surface: give at least "
+                                f"{MIN_MAX_ARG:g} (default 5; 30 for Fermi-Dirac)")
+
+
+def _mp_order(name: str, v) -> None:
+    if not _is_int(v) or not 0 <= v <= MAX_MP_ORDER:
+        raise OptionError(name, f"must be an integer from 0 to {MAX_MP_ORDER} (Methfessel-Paxton order; default 1), "
+                                f"got {v}")
+
+
+def _degen_thresh(name: str, v) -> None:
+    _finite(name, v, 0, what=" (eV)")
+    if v > MAX_DEGEN_THRESH:
+        raise OptionError(name, f"{v:g} eV would treat bands that far apart as degenerate: give at most "
+                                f"{MAX_DEGEN_THRESH:g} eV (default 1e-4)")
+
+
 def _tolerance(name: str, v) -> None:
     _finite(name, v, 0, strict=True, what=" (relative error, e.g. 0.01)")
     if v >= 1:
@@ -201,14 +246,16 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "chunk_size": lambda n, v: _finite(n, v, 1, what=" (k-points per chunk)"),
     "ws_tolerance": lambda n, v: _ws_tolerance(n, v),
     "symprec": lambda n, v: _finite(n, v, 0, strict=True, what=" (Angstrom; e.g. 1e-5)"),
-    "temperature": lambda n, v: _finite(n, v, 0, strict=True, what=" (Kelvin)"),
-    "smearing_width": lambda n, v: _finite(n, v, 0, strict=True, what=" (eV)"),
-    "max_arg": lambda n, v: _finite(n, v, 0, strict=True, what=" (widths)"),
+    "temperature": lambda n, v: _width(n, v, kelvin=True),
+    "smearing_width": _width,
+    "max_arg": _max_arg,
     "g_s": lambda n, v: _finite(n, v),
-    "mp_order": lambda n, v: _finite(n, v, 0),
+    "mp_order": _mp_order,
     "omega_tau": lambda n, v: _finite(n, v, 0),
     "checkpoint_every": lambda n, v: _finite(n, v, 0, what=" (seconds)"),
-    "degen_thresh": lambda n, v: _finite(n, v, 0, what=" (eV)"),
+    "degen_thresh": _degen_thresh,
+    "eigval_max": _energies,
+    "mu_imbalance": _energies,
     "efermi": _count,
     "efermi_range": _efermi_range,
     "refine": _refine,
