@@ -209,8 +209,9 @@ def _differences(old: str, new: str, limit: int = 4) -> list[str]:
 
 def remove_checkpoint(path: str | os.PathLike[str]) -> list[str]:
     """Delete every file of the checkpoint ``path`` (all ranks' ``<path>.rank*of*.npz``, those of the
-    moments pass of the symmetric tetrahedra, ``<path>.moments.rank*of*.npz``, and those of the
-    meshes of an automatic convergence, ``<path>.mesh*.rank*of*.npz``).
+    moments pass of the symmetric tetrahedra, ``<path>.moments.rank*of*.npz``, of its groups of
+    representatives, ``<path>.group*.rank*of*.npz``, and those of the meshes of an automatic
+    convergence, ``<path>.mesh*.rank*of*.npz``).
 
     The command line calls this on rank 0 after all the outputs are written (the checkpoint is
     made with ``keep=True``), so that a failed write never loses the finished sum. Returns the
@@ -218,7 +219,9 @@ def remove_checkpoint(path: str | os.PathLike[str]) -> list[str]:
     """
     files = Checkpoint(path, "").files() + Checkpoint(f"{os.fspath(path)}.moments", "").files()  # tetra_sym
     # the meshes of an automatic convergence (gme_wannier.convergence): <path>.mesh<N1xN2xN3>.rank*
-    files += sorted(f for f in glob.glob(glob.escape(os.fspath(path)) + ".mesh*.rank*of*.npz") if _SUFFIX.search(f))
+    # and the groups of representatives of the symmetric tetrahedra: <path>.group<g>of<n>[.moments].rank*
+    for tail in (".mesh*.rank*of*.npz", ".group*.rank*of*.npz"):
+        files += sorted(f for f in glob.glob(glob.escape(os.fspath(path)) + tail) if _SUFFIX.search(f))
     for f in files:
         os.remove(f)
     return files

@@ -26,10 +26,13 @@ them again.
 
 Memory: the representatives of the kept cells' corners (int64 each, with their energies: n_rep x
 nw floats) and W~ (n_rep x bands x nE floats), plus one block. When W~ would exceed
-:data:`WT_BUDGET_BYTES` (a wide scan of Fermi levels on a large mesh: every cell kept, hundreds
-of levels), passes 3 and 4 become one: each block computes the moments of its points at their
-representatives and contracts them at once (the energies are still computed once per
-representative; the moments once per point, as without symmetry).
+:data:`WT_BUDGET_BYTES` by a factor g, passes 3 and 4 run g times, each for a group of 1/g of
+the representatives (pass 3 then repeats the tetrahedron weights, and keeps only the group's
+rows; each group has its own checkpoint files, and a finished group's are kept until the whole
+sum is done). Beyond :data:`MAX_GROUPS` groups or half the number of operations (a wide scan of
+hundreds of Fermi levels on a large mesh), passes 3 and 4 become one: each block computes the
+moments of its points at their representatives and contracts them at once (the energies are
+still computed once per representative; the moments once per point, as without symmetry).
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ WT_BUDGET_BYTES = 256e6
 # the representatives and tetrahedra that pass 1 finds for its blocks are kept for pass 3 up to this
 # (they are computed again beyond it, and for blocks that pass 3 deals to another rank)
 CACHE_BYTES = 128e6
+# more groups of W~ than this (or than half the operations) cost more in repeated weights than the
+# moments per point of the block-by-block path
+MAX_GROUPS = 8
 
 
 def mesh_operations(sym, mesh: Sequence[int]) -> np.ndarray:
@@ -83,6 +89,53 @@ def _block_corners(mesh, block, recip, live):
     if k is None:
         return None, None
     return np.rint(k * np.asarray(mesh)).astype(np.int64) % np.asarray(mesh, dtype=np.int64), tets
+
+
+def _group_checkpoints(checkpoint, g: int, n_groups: int):
+    """The checkpoints of passes 3 and 4 of group g: the run's own and ``PATH.moments`` for a
+    single group; ``PATH.group<g>of<n>`` and ``PATH.group<g>of<n>.moments`` otherwise, the
+    latter kept after its sum (a finished group is not lost when a later one is interrupted)."""
+    if checkpoint is None:
+        return None, None
+    from .checkpoint import Checkpoint
+
+    base = checkpoint.path if n_groups == 1 else f"{checkpoint.path}.group{g}of{n_groups}"
+
+    def make(path, keep):
+        return Checkpoint(path, checkpoint.fingerprint, every_seconds=checkpoint.every_seconds, keep=keep)
+    if n_groups == 1:
+        return checkpoint, make(f"{base}.moments", checkpoint.keep)
+    return make(base, checkpoint.keep), make(f"{base}.moments", True)
+
+
+class _GroupProgress:
+    """The progress bar of one of ``n`` equal groups of pass 3, drawn on the whole bar (closed by
+    the last group only)."""
+
+    def __init__(self, bar, g: int, n: int):
+        self.bar, self.g, self.n = bar, g, n
+
+    @property
+    def total(self) -> float:
+        return self.bar.total / self.n
+
+    @property
+    def count(self) -> float:
+        return self.bar.count - self.g * self.bar.total / self.n
+
+    @count.setter
+    def count(self, value: float) -> None:
+        self.bar.count = value + self.g * self.bar.total / self.n
+
+    def skip(self, n_items: float) -> None:
+        self.bar.skip(n_items / self.n)
+
+    def advance(self, n_items: float) -> None:
+        self.bar.advance(n_items / self.n)
+
+    def close(self) -> None:
+        if self.g == self.n - 1:
+            self.bar.close()
 
 
 def _union(mine: list, comm) -> np.ndarray:
@@ -131,7 +184,9 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
     stats : dict, optional; filled with ``n_representatives`` (points whose energies were
     computed, besides the coarse screen's), ``n_moment_points`` (points whose moments were) and
     ``screen_cells_kept`` (fraction of the coarse cells kept), ``weights_on_representatives``
-    (whether W~ was summed, or the moments computed block by block)."""
+    (whether W~ was summed, or the moments computed block by block), ``weight_bytes`` (the size of
+    the whole W~) and ``weight_groups`` (the groups of representatives it was summed in; 0 block
+    by block)."""
     from threadpoolctl import threadpool_limits
 
     from .kmesh import check_mesh
@@ -172,14 +227,19 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
         return zero_sums(interp, len(EF))
     band0, nb = int(reach[0]), int(reach[-1] - reach[0] + 1)
 
-    dense = len(reps) * nb * len(EF) * 8.0 <= WT_BUDGET_BYTES
+    # W~ of every representative takes n_groups x its budget: summed for one group of representatives
+    # at a time (pass 3 repeated per group); beyond MAX_GROUPS, the moments block by block instead
+    wt_bytes = len(reps) * nb * len(EF) * 8.0
+    n_groups = max(1, int(np.ceil(wt_bytes / max(WT_BUDGET_BYTES, 1.0))))
+    by_groups = n_groups <= max(1, min(MAX_GROUPS, len(mats) // 2))
     if stats is not None:
-        stats["weights_on_representatives"] = bool(dense)
+        stats.update(weights_on_representatives=bool(by_groups), weight_groups=n_groups if by_groups else 0,
+                     weight_bytes=wt_bytes)
     items = [p * q * int(mesh[2]) for _, p, _, q in blocks]
 
     def block_weights(b: int):  # the block's representatives (rows of reps) and weights, or None
         if b in cache:
-            rep, tets = cache.pop(b)
+            rep, tets = cache[b] if n_groups > 1 else cache.pop(b)
         else:
             addr, tets = _block_corners(mesh, blocks[b], recip, live)
             if addr is None:
@@ -190,9 +250,9 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
                                        volume=volume)
         return rows[act], W
 
-    if not dense:
-        # W~ would not fit: the moments of each block's points are taken at their representatives
-        # block by block (the energies are still computed once per representative)
+    if not by_groups:
+        # the moments of each block's points are taken at their representatives block by block
+        # (the energies are still computed once per representative)
         def sums_of_block(b: int) -> dict:
             found = block_weights(b)
             if found is None:
@@ -203,32 +263,44 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
             return chunked_sum(len(blocks), sums_of_block, comm, checkpoint=checkpoint, progress=progress,
                                items_per_chunk=items)
 
-    def weights_of_block(b: int) -> dict:  # 3. W~ of one block, on the representatives
-        Wt = np.zeros((len(reps), nb, len(EF)))
-        found = block_weights(b)
-        if found is not None:
-            np.add.at(Wt, found[0], found[1])
-        return {"Wt": Wt}
+    def group_sums(lo: int, hi: int, ck3, ck4, bar) -> dict:  # passes 3 and 4 for representatives lo .. hi - 1
+        n4 = max(1, -(-(hi - lo) // chunk_size))
+        bounds = np.linspace(lo, hi, n4 + 1).astype(int)
+        if n_groups > 1 and ck4 is not None and len(ck4.load(comm, n4)[0]) == n4:  # a finished group
+            return chunked_sum(n4, None, comm, checkpoint=ck4)
 
-    with threadpool_limits(limits=blas_threads):
-        Wt = chunked_sum(len(blocks), weights_of_block, comm, checkpoint=checkpoint, progress=progress,
-                         items_per_chunk=items)["Wt"]
-    # 4. the moments where W~ is not zero
-    rows = np.nonzero(np.any(Wt != 0, axis=(1, 2)))[0]
-    if stats is not None:
-        stats["n_moment_points"] = int(len(rows))
-    n_chunks = max(1, -(-len(rows) // chunk_size))
-    bounds = np.linspace(0, len(rows), n_chunks + 1).astype(int)
+        def weights_of_block(b: int) -> dict:  # 3. W~ of one block, on the group's representatives
+            Wt = np.zeros((hi - lo, nb, len(EF)))
+            found = block_weights(b)
+            if found is not None:
+                inside = (found[0] >= lo) & (found[0] < hi)
+                np.add.at(Wt, found[0][inside] - lo, found[1][inside])
+            return {"Wt": Wt}
 
-    def moments_chunk(c: int) -> dict:
-        sel = rows[bounds[c]:bounds[c + 1]]
-        return moment_sums(interp, k_rep[sel], Wt[sel], band0, st, chunk_size)
+        with threadpool_limits(limits=blas_threads):
+            Wt = chunked_sum(len(blocks), weights_of_block, comm, checkpoint=ck3, progress=bar,
+                             items_per_chunk=items)["Wt"]
 
-    second = None
-    if checkpoint is not None:  # the moments pass has its own files: <path>.moments.rank*of*.npz
-        from .checkpoint import Checkpoint
+        def moments_chunk(c: int) -> dict:  # 4. the moments where W~ is not zero
+            sel = np.arange(bounds[c], bounds[c + 1])
+            sel = sel[np.any(Wt[sel - lo] != 0, axis=(1, 2))]
+            return moment_sums(interp, k_rep[sel], Wt[sel - lo], band0, st, chunk_size)
 
-        second = Checkpoint(f"{checkpoint.path}.moments", checkpoint.fingerprint,
-                            every_seconds=checkpoint.every_seconds, keep=checkpoint.keep)
-    with threadpool_limits(limits=blas_threads):
-        return chunked_sum(n_chunks, moments_chunk, comm, checkpoint=second)
+        if stats is not None:
+            stats["n_moment_points"] += int(np.count_nonzero(np.any(Wt != 0, axis=(1, 2))))
+        with threadpool_limits(limits=blas_threads):
+            return chunked_sum(n4, moments_chunk, comm, checkpoint=ck4)
+
+    edges = np.linspace(0, len(reps), n_groups + 1).astype(int)
+    total, saved = zero_sums(interp, len(EF)), []
+    for g in range(n_groups):
+        ck3, ck4 = _group_checkpoints(checkpoint, g, n_groups)
+        part = group_sums(int(edges[g]), int(edges[g + 1]), ck3, ck4,
+                          None if progress is None else _GroupProgress(progress, g, n_groups))
+        total = {key: total[key] + part[key] for key in total}
+        if ck4 is not None and n_groups > 1:
+            saved.append(ck4)
+            checkpoint.n_resumed += ck3.n_resumed + ck4.n_resumed  # the run's record counts every group's
+    for ck in saved:  # the finished groups' sums were kept until the whole sum was done
+        ck.remove()
+    return total

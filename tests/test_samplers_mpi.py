@@ -22,11 +22,16 @@ SRSI2 = os.path.join(ROOT, "examples", "wannier90_inputs", "SrSi2", "srsi2")
 # "tetra" uses the symmetry (tetra_sym.py: representatives, weights summed on them), "tetra-whole"
 # the whole zone (tetra.py)
 CASES = {"refine": ["--mesh", "6", "6", "6", "--refine", "2", "2"], "tetra": ["--mesh", "16", "16", "16", "--kernel", "tetra"],
-         "tetra-whole": ["--mesh", "16", "16", "16", "--kernel", "tetra", "--symmetry", "off"]}
+         "tetra-whole": ["--mesh", "16", "16", "16", "--kernel", "tetra", "--symmetry", "off"],
+         "tetra-groups": ["--mesh", "16", "16", "16", "--kernel", "tetra"]}
+# "tetra-groups": W~ (5280 bytes here) over a budget of 2000 bytes, summed in three groups of representatives
+_GROUPS = ("import sys, gme_wannier.tetra_sym as ts; ts.WT_BUDGET_BYTES = 2000; from gme_wannier.cli import main; "
+           "sys.exit(main(sys.argv[1:]))")
 
 
-def _run(args, out, ranks=None):
-    cmd = [sys.executable, "-m", "gme_wannier.cli", "run", SRSI2, *args, "--efermi", "8.45", "8.5",
+def _run(args, out, ranks=None, groups=False):
+    start = ["-c", _GROUPS] if groups else ["-m", "gme_wannier.cli"]
+    cmd = [sys.executable, *start, "run", SRSI2, *args, "--efermi", "8.45", "8.5",
            "--temperature", "300", "--quiet", "--no-cache", "-o", str(out)]
     if ranks:
         cmd = [MPIRUN, "-n", str(ranks), *cmd]
@@ -39,7 +44,7 @@ def _run(args, out, ranks=None):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_mpi_equals_serial(case, tmp_path):
     a = _run(CASES[case], tmp_path / "s.json")
-    b = _run(CASES[case], tmp_path / "m.json", ranks=2)
+    b = _run(CASES[case], tmp_path / "m.json", ranks=2, groups=case == "tetra-groups")
     assert b["timing"]["ranks"] == 2
     Ka, Kb = np.array(a["K"]["total"]), np.array(b["K"]["total"])
     assert np.abs(Ka).max() > 0
@@ -49,9 +54,13 @@ def test_mpi_equals_serial(case, tmp_path):
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_resume_from_checkpoint(case, tmp_path):
+def test_resume_from_checkpoint(case, tmp_path, monkeypatch):
     """A rerun with the same checkpoint takes the finished chunks from it (compute keeps the
     files until the caller has written its outputs) and gives the same sums."""
+    if case == "tetra-groups":
+        import gme_wannier.tetra_sym as ts
+
+        monkeypatch.setattr(ts, "WT_BUDGET_BYTES", 2000)
     model = load_model(SRSI2)
     st = GMESettings(fermi_energies=[8.45, 8.5], smearing=Smearing.from_temperature(300))
     kw = ({"mesh": (6, 6, 6), "refine": (2, 2)} if case == "refine" else {"mesh": (16, 16, 16), "kernel": "tetra"})
@@ -59,7 +68,7 @@ def test_resume_from_checkpoint(case, tmp_path):
     ck = str(tmp_path / "ck")
     r1 = compute(model, st, Sampling(**kw), run=RunControl(checkpoint=ck, checkpoint_every=0), estimate_error=False,
                  symmetry=mode)
-    assert any(f.startswith("ck.rank") for f in os.listdir(tmp_path))
+    assert any(f.startswith("ck.group0of3." if case == "tetra-groups" else "ck.rank") for f in os.listdir(tmp_path))
     r2 = compute(model, st, Sampling(**kw), run=RunControl(checkpoint=ck, checkpoint_every=0), estimate_error=False,
                  symmetry=mode)
     assert r2.info["checkpoint"]["resumed_chunks"] > 0

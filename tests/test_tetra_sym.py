@@ -135,3 +135,54 @@ def test_screen_at_the_representatives_marks_the_cells_of_the_direct_screen():
     got = tetra.coarse_screen(interp, mesh, 5.85, 6.15, energies=lookup)
     assert 0.02 < direct.fraction < 0.5
     np.testing.assert_array_equal(got.live, direct.live)
+
+
+def test_weights_in_groups_of_representatives_resume_and_are_removed(tmp_path, monkeypatch):
+    """With W~ over its budget by a few times, passes 3 and 4 run for one group of
+    representatives at a time: the same sums (to rounding); an interrupted run keeps the finished
+    groups, resumes to the uninterrupted sums, and leaves no file behind."""
+    import gme_wannier.tetra_sym as ts
+    from gme_wannier.checkpoint import remove_checkpoint
+    from gme_wannier.settings import RunControl
+
+    model = load_model(SRSI2)
+    sym = find_symmetry(model.atoms)
+    st = GMESettings(fermi_energies=(8.4, 8.5, 8.6))
+    stats = {}
+    ref = ts.sum_over_mesh_tetra_sym(model, (13, 13, 13), st, sym, stats=stats)
+    assert stats["weight_groups"] == 1
+    monkeypatch.setattr(ts, "WT_BUDGET_BYTES", stats["weight_bytes"] / 2.5)  # three groups
+    stats = {}
+    got = ts.sum_over_mesh_tetra_sym(model, (13, 13, 13), st, sym, stats=stats)
+    assert stats["weight_groups"] == 3 and stats["weights_on_representatives"]
+    for key in ref:
+        scale = np.abs(ref[key]).max()
+        assert scale > 0 and np.abs(got[key] - ref[key]).max() < 1e-12 * scale, key
+    # interrupted in the moments of the second group: the first group's files stay
+    calls = {"n": 0}
+    real = ts.moment_sums
+
+    def stop_in_second_group(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 1 and any("group1of" in f for f in os.listdir(tmp_path)):
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ts, "moment_sums", stop_in_second_group)
+    ck = str(tmp_path / "ck")
+    s = Sampling(mesh=(13, 13, 13), kernel="tetra")
+    run = RunControl(checkpoint=ck, checkpoint_every=0)
+    try:
+        compute(model, st, s, run=run, estimate_error=False)
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the run was not interrupted")
+    assert any(f.startswith("ck.group0of") and ".moments." in f for f in os.listdir(tmp_path))
+    monkeypatch.setattr(ts, "moment_sums", real)
+    resumed = compute(model, st, s, run=run, estimate_error=False)
+    assert resumed.info["checkpoint"]["resumed_chunks"] > 0
+    whole = compute(model, st, s, estimate_error=False)
+    np.testing.assert_allclose(resumed.K["total"], whole.K["total"], rtol=0, atol=1e-12 * np.abs(whole.K["total"]).max())
+    remove_checkpoint(ck)
+    assert os.listdir(tmp_path) == []
