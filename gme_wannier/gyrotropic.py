@@ -401,6 +401,8 @@ def quantities_from_options(o: dict, win=None) -> list:
         raise GMEInputError("--omega: frequencies hbar*omega must be finite and >= 0 (eV)")
     if omega is not None and not ({"Dw", "NOA"} & set(names)):
         raise GMEInputError("--omega: only Dw and NOA depend on the frequency; add them to --quantities")
+    if emax is not None and "NOA" not in names:
+        raise GMEInputError("--eigval-max: only NOA uses it (empty bands left out); add NOA to --quantities")
     if o.get("win_box") and win is None and o.get("seed"):  # the run command's .win
         import os
 

@@ -293,6 +293,17 @@ def validate_options(o: dict, origins: Optional[dict] = None) -> None:
     _box_edges("--box-b1", o, origins)
     if o.get("efermi") is not None and o.get("efermi_range") is not None:
         raise OptionError(option_name("efermi_range", origins), "give either --efermi or --efermi-range, not both")
+    _unused(o, origins)
+
+
+def _unused(o: dict, origins: dict) -> None:
+    """Options that would be silently ignored with the others given."""
+    if o.get("mp_order") not in (None, 1) and o.get("smearing") != "methfessel-paxton":
+        raise OptionError(option_name("mp_order", origins), "is the order of the Methfessel-Paxton smearing: give "
+                                                            "--smearing methfessel-paxton too, or drop it")
+    if o.get("mu_imbalance") is not None and not o.get("decompose"):
+        raise OptionError(option_name("mu_imbalance", origins), "is used by the Fermi-sheet decomposition: add "
+                                                                "--decompose, or drop it")
 
 
 # ---------------------------------------------------------------- memory

@@ -324,6 +324,10 @@ def box_from_options(o: Mapping) -> Optional[dict]:
     """The box of ``box_center``, ``box_b1``/``_b2``/``_b3`` (reduced, 3 floats; default the
     reciprocal vectors) and ``box_mesh`` (3 ints), or None when neither center nor mesh is given."""
     if o.get("box_center") is None and o.get("box_mesh") is None:
+        edges = [k for k in ("box_b1", "box_b2", "box_b3") if o.get(k) is not None]
+        if edges:
+            raise GMEInputError(f"--{edges[0].replace('_', '-')}: a box edge needs the box: give --box-mesh N1 N2 N3 "
+                                "(and --box-center), or drop it")
         return None
     if o.get("box_mesh") is None:
         raise GMEInputError("--box-center needs --box-mesh N1 N2 N3")
