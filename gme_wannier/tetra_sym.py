@@ -27,12 +27,13 @@ them again.
 Memory: the representatives of the kept cells' corners (int64 each, with their energies: n_rep x
 nw floats) and W~ (n_rep x bands x nE floats), plus one block. When W~ would exceed
 :data:`WT_BUDGET_BYTES` by a factor g, passes 3 and 4 run g times, each for a group of 1/g of
-the representatives (pass 3 then repeats the tetrahedron weights, and keeps only the group's
-rows; each group has its own checkpoint files, and a finished group's are kept until the whole
-sum is done). Beyond :data:`MAX_GROUPS` groups or half the number of operations (a wide scan of
-hundreds of Fermi levels on a large mesh), passes 3 and 4 become one: each block computes the
-moments of its points at their representatives and contracts them at once (the energies are
-still computed once per representative; the moments once per point, as without symmetry).
+the representatives (pass 3 then repeats the blocks' bookkeeping, and keeps only the group's
+rows and the weights of the tetrahedra with a corner in them; each group has its own checkpoint
+files, and a finished group's are kept until the whole sum is done). Beyond :data:`MAX_GROUPS`
+groups (a wide scan of hundreds of Fermi levels on a large mesh), passes 3 and 4 become one:
+each block computes the moments of its points at their representatives and contracts them at
+once (the energies are still computed once per representative; the moments once per point, as
+without symmetry).
 """
 
 from __future__ import annotations
@@ -54,9 +55,9 @@ WT_BUDGET_BYTES = 256e6
 # the representatives and tetrahedra that pass 1 finds for its blocks are kept for pass 3 up to this
 # (they are computed again beyond it, and for blocks that pass 3 deals to another rank)
 CACHE_BYTES = 128e6
-# more groups of W~ than this (or than half the operations) cost more in repeated weights than the
-# moments per point of the block-by-block path
-MAX_GROUPS = 8
+# groups of W~ beyond this (a wide scan of hundreds of levels on a large mesh): the moments per point,
+# block by block. Each group repeats the blocks' corners and cut tests (its tetrahedra only get weights)
+MAX_GROUPS = 16
 
 
 def mesh_operations(sym, mesh: Sequence[int]) -> np.ndarray:
@@ -231,13 +232,13 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
     # at a time (pass 3 repeated per group); beyond MAX_GROUPS, the moments block by block instead
     wt_bytes = len(reps) * nb * len(EF) * 8.0
     n_groups = max(1, int(np.ceil(wt_bytes / max(WT_BUDGET_BYTES, 1.0))))
-    by_groups = n_groups <= max(1, min(MAX_GROUPS, len(mats) // 2))
+    by_groups = n_groups <= MAX_GROUPS
     if stats is not None:
         stats.update(weights_on_representatives=bool(by_groups), weight_groups=n_groups if by_groups else 0,
                      weight_bytes=wt_bytes)
     items = [p * q * int(mesh[2]) for _, p, _, q in blocks]
 
-    def block_weights(b: int):  # the block's representatives (rows of reps) and weights, or None
+    def block_weights(b: int, group=None):  # the block's representatives (rows of reps) and weights, or None
         if b in cache:
             rep, tets = cache[b] if n_groups > 1 else cache.pop(b)
         else:
@@ -246,6 +247,11 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
                 return None
             rep = representatives(addr, mesh, mats)
         rows = np.searchsorted(reps, rep)
+        if group is not None:  # only the tetrahedra with a corner in the group's rows lo .. hi - 1
+            r = rows[tets]
+            tets = tets[np.any((r >= group[0]) & (r < group[1]), axis=1)]
+            if len(tets) == 0:
+                return None
         act, W = fermi_surface_weights(E_rep[rows, band0:band0 + nb], mesh, None, EF, tets=tets, sparse=True,
                                        volume=volume)
         return rows[act], W
@@ -271,7 +277,7 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
 
         def weights_of_block(b: int) -> dict:  # 3. W~ of one block, on the group's representatives
             Wt = np.zeros((hi - lo, nb, len(EF)))
-            found = block_weights(b)
+            found = block_weights(b, (lo, hi) if n_groups > 1 else None)
             if found is not None:
                 inside = (found[0] >= lo) & (found[0] < hi)
                 np.add.at(Wt, found[0][inside] - lo, found[1][inside])
