@@ -242,7 +242,9 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[d
     win = read_win(seed + ".win") if os.path.exists(seed + ".win") else None
     setup = run_setup(o, model, win, seed=seed)
     st = setup.settings
-    check_memory(model.num_wann, len(st.fermi_energies), kernel=o["kernel"], n_kpoints_full=int(np.prod(o["mesh"])))
+    mesh = setup.sampling.box["mesh"] if setup.sampling.box is not None else o["mesh"]  # the box's own mesh
+    check_memory(model.num_wann, len(st.fermi_energies), kernel=o["kernel"], n_kpoints_full=int(np.prod(mesh)),
+                 mesh_option="--mesh" if setup.sampling.box is None else "--box-mesh")
     # the band report's energies (settings.BAND_MESH_MIN^3 points at least), so that the warning and
     # the summary's 'bands crossing' column agree
     bands = setup.fermi["bands"][0] if setup.fermi and setup.fermi.get("bands") is not None else None
@@ -311,11 +313,18 @@ def _cmd_run(args, parser) -> int:
 
 def _cmd_info(args) -> int:
     from .io.writers import json_text
+    from .options import check_memory, validate_options
     from .report import info_dict, info_text
 
+    validate_options({"symprec": args.symprec, "efermi": args.efermi, "temperature": args.temperature,
+                      "mesh": args.mesh})
     d = info_dict(args.seed, symprec=args.symprec, structure=args.structure)
     if args.efermi is not None or args.num_electrons is not None or d.get("win_fermi_energy") is not None:
         from .report import info_fermi
+
+        # the band energies of the whole mesh are kept (like the tetrahedron kernel's)
+        check_memory(d.get("num_wann") or 1, len(args.efermi or [0]), kernel="tetra",
+                     n_kpoints_full=int(np.prod(args.mesh or (12, 12, 12))))
 
         d["fermi_level"] = info_fermi(d["seed"], efermi=args.efermi, num_electrons=args.num_electrons,
                                       temperature=300.0 if args.temperature is None else args.temperature,

@@ -320,7 +320,8 @@ def available_memory() -> Optional[int]:
 
 
 def check_memory(num_wann: int, n_fermi: int, *, kernel: str = "surface", n_kpoints_full: int = 0,
-                 ranks_per_node: Optional[int] = None, available: Optional[int] = None) -> int:
+                 ranks_per_node: Optional[int] = None, available: Optional[int] = None,
+                 mesh_option: str = "--mesh") -> int:
     """Refuse a run whose largest arrays would exceed the available memory.
 
     The Fermi-surface kernels hold, per block of at most 4096 k-points (bounded by
@@ -338,6 +339,7 @@ def check_memory(num_wann: int, n_fermi: int, *, kernel: str = "surface", n_kpoi
     n_kpoints_full : int  points of the whole mesh (tetra)
     ranks_per_node : int, optional  default from the launcher (``MPI_LOCALNRANKS``, ...) or 1
     available : int, optional  bytes; default :func:`available_memory`
+    mesh_option : str  the option named when the mesh does not fit (``--box-mesh`` for a box)
 
     Returns
     -------
@@ -359,7 +361,7 @@ def check_memory(num_wann: int, n_fermi: int, *, kernel: str = "surface", n_kpoi
                                if os.environ.get(v, "").isdigit()), 1)
     avail = available_memory() if available is None else available
     if avail is not None and need * ranks_per_node > 0.8 * avail:
-        what = "--mesh (fewer k-points)" if per_mesh > per_fermi \
+        what = f"{mesh_option} (fewer k-points)" if per_mesh > per_fermi \
             else "--efermi-range/--efermi (fewer Fermi levels)"
         raise OptionError(what.split(" ")[0],
                           f"the run would need about {need * ranks_per_node / 2**30:.1f} GiB "

@@ -237,6 +237,14 @@ OPTION_CASES = [
     ("make-weyl-a-zero", lambda e, t: ["make-weyl", t / "w", "--a", "0"], "--a"),
     ("make-weyl-b-nan", lambda e, t: ["make-weyl", t / "w", "--b", "nan"], "--b"),
     ("info-symprec-negative", lambda e, t: ["info", e["weyl"], "--symprec", "-1"], "--symprec"),
+    # info checked none of its numbers: NaN temperature ran, a 1e5^3 mesh was a MemoryError (rc 1)
+    ("info-temperature-nan", lambda e, t: ["info", e["weyl"], "--efermi", "0", "--temperature", "nan"], "--temperature"),
+    ("info-efermi-inf", lambda e, t: ["info", e["weyl"], "--efermi", "inf"], "--efermi"),
+    ("info-mesh-zero", lambda e, t: ["info", e["weyl"], "--efermi", "0", "--mesh", "0", "4", "4"], "--mesh"),
+    ("info-mesh-beyond-memory", lambda e, t: ["info", e["weyl"], "--efermi", "0", "--mesh", "100000", "100000",
+                                              "100000"], "--mesh"),
+    ("box-mesh-beyond-memory", lambda e, t: ["run", e["weyl"], *CHEAP, "--box-center", "0", "0", "0", "--box-mesh",
+                                             "100000", "100000", "100000", *_o(t)], "--box-mesh"),
     ("no-command", lambda e, t: [], "command"),
 ]
 
