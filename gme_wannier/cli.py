@@ -275,7 +275,7 @@ def _cmd_run(args, parser) -> int:
     o = merge_options(args, parser)
     comm = get_comm("auto")
     with guard(comm):
-        check_outputs(output_paths(o, args.seed, "run"), o.get("checkpoint"), comm)
+        check_outputs(output_paths(o, args.seed, "run"), o.get("checkpoint"), comm, inputs=_input_files(args.seed, o))
         keep: dict = {}
         model, result = run_one(args.seed, o, comm, progress=False if o.get("quiet") else (True if o.get("progress") else None),
                                 keep=keep)
@@ -309,6 +309,19 @@ def _cmd_run(args, parser) -> int:
 
                     print(sheets_summary(sheets, mu_imbalance=o.get("mu_imbalance")))
     return 0
+
+
+def _input_files(seed: str, o: dict) -> list:
+    """Paths of the files a run reads (the seed's Wannier90 files, --config, --structure), which
+    no output may overwrite."""
+    from .io.errors import InputFileError
+    from .load import _seed_from, available_files
+
+    try:
+        files = list(available_files(_seed_from(seed)).values())
+    except InputFileError:  # e.g. a directory with several .win: reported when the model is loaded
+        files = []
+    return [p for p in files + [o.get("config"), o.get("structure")] if p]
 
 
 def _cmd_info(args) -> int:

@@ -80,12 +80,31 @@ def _check_checkpoint(path: str) -> None:
                                           f"({exc.strerror}): choose another path") from None
 
 
-def check_outputs(paths: Sequence[tuple[str, str]], checkpoint: Optional[str], comm) -> None:
-    """Collective: rank 0 checks that every output can be written, every rank raises the same
+def _check_distinct(paths: Sequence[tuple[str, str]], inputs: Sequence[str]) -> None:
+    """No output is an input file, and no two outputs are the same file (one would overwrite the
+    other, e.g. ``--csv`` the result JSON)."""
+    given = {os.path.realpath(p): p for p in inputs if p}
+    seen: dict = {}
+    for option, path in paths:
+        key = os.path.realpath(os.fspath(path))
+        if key in given:
+            raise OptionError(option, f"{path} is an input file ({given[key]}): writing it would destroy it; "
+                                      "choose another name")
+        if key in seen:
+            raise OptionError(option, f"{path} is also the file of {seen[key]}: one would overwrite the other; "
+                                      "give each output its own name")
+        seen[key] = option
+
+
+def check_outputs(paths: Sequence[tuple[str, str]], checkpoint: Optional[str], comm,
+                  inputs: Sequence[str] = ()) -> None:
+    """Collective: rank 0 checks that every output can be written, is not one of the ``inputs``
+    (paths of the files read) and is not another output's file; every rank raises the same
     :class:`~gme_wannier.io.errors.OptionError` if not (before loading or computing)."""
     msg = None
     if comm.is_root:
         try:
+            _check_distinct(paths, inputs)
             for option, path in paths:
                 _check_one(option, path)
             if checkpoint:

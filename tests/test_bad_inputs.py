@@ -550,6 +550,11 @@ OUTPUT_CASES = [
      "--w90-dat"),
     ("checkpoint-missing-folder", lambda e, t: ["run", e["weyl"], *CHEAP, *_o(t), "--checkpoint", t / "no" / "ck"],
      "--checkpoint"),
+    # an output on an input file (the Hamiltonian was overwritten by the JSON) or on another output
+    ("output-is-input-hr", lambda e, t: ["run", weyl_copy(e, t), *CHEAP, "-o", t / "w_hr.dat"], "--output"),
+    ("csv-is-output", lambda e, t: ["run", e["weyl"], *CHEAP, *_o(t), "--csv", t / "o.json"], "--csv"),
+    ("plot-is-config", lambda e, t: ["run", e["weyl"], *CHEAP, *_o(t), "--config", toml(t, ""), "--plot",
+                                     t / "run.toml"], "--plot"),
     ("table-missing-folder", lambda e, t: ["screen", e["weyl"], *CHEAP, "--table", t / "no" / "t.csv"], "--table"),
 ]
 
@@ -672,6 +677,14 @@ def test_corpus_size():
     """The issue asks for at least 60 cases across the classes."""
     kinds = {c[0] for c in ALL}
     assert len(ALL) >= 60 and kinds == {"option", "config", "input", "structure", "output", "checkpoint"}
+
+
+def test_output_on_input_keeps_the_input(env, tmp_path, capsys):
+    s = weyl_copy(env, tmp_path)
+    before = open(s + "_hr.dat").read()
+    rc, _, err = run_cli(["run", s, *CHEAP, "-o", s + "_hr.dat"], capsys)
+    assert_one_error(rc, err, "is an input file")
+    assert open(s + "_hr.dat").read() == before
 
 
 def test_unreadable_file(env, tmp_path, capsys, monkeypatch):
