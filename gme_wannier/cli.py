@@ -390,15 +390,20 @@ def _cmd_screen(args, parser) -> int:
 def _cmd_export(args) -> int:
     """Load the model once (from .chk/.mmn/.uHu, _tb.dat, ...) and write it as one npz file."""
     from .load import _seed_from, load_model
+    from .options import validate_options
+    from .parallel import get_comm
+    from .sanity import check_outputs
 
+    validate_options({"ws_tolerance": args.ws_tolerance})
     seed = _seed_from(args.seed)
+    out = args.output or (os.path.basename(seed) + "_model.npz")
+    check_outputs([("--output", out)], None, get_comm("serial"), inputs=_input_files(seed, {}))
     model = load_model(seed, source=args.source or "auto", use_spn=not args.no_spin,
                        use_uhu=not args.internal_only, convention=args.convention or "wannierberri",
                        ws_images=args.ws_images or "mdrs",
                        ws_tolerance=1e-3 if args.ws_tolerance is None else float(args.ws_tolerance))
     if args.internal_only:
         model = model.replace(A_R=None, B_R=None, CC_R=None)
-    out = args.output or (os.path.basename(seed) + "_model.npz")
     model.to_npz(out)
     arrays = [k for k in ("H_R", "A_R", "B_R", "CC_R", "S_R") if getattr(model, k) is not None]
     new_seed = out[: -len("_model.npz")] if out.endswith("_model.npz") else None

@@ -555,6 +555,11 @@ OUTPUT_CASES = [
     ("csv-is-output", lambda e, t: ["run", e["weyl"], *CHEAP, *_o(t), "--csv", t / "o.json"], "--csv"),
     ("plot-is-config", lambda e, t: ["run", e["weyl"], *CHEAP, *_o(t), "--config", toml(t, ""), "--plot",
                                      t / "run.toml"], "--plot"),
+    # export checked nothing: a NaN --ws-tolerance ran, a bad -o was reported as its temporary file
+    ("export-ws-tolerance-nan", lambda e, t: ["export", e["weyl"], "--ws-tolerance", "nan", "-o", t / "x_model.npz"],
+     "--ws-tolerance"),
+    ("export-output-directory", lambda e, t: ["export", e["weyl"], "-o", t], "--output"),
+    ("export-output-readonly", lambda e, t: ["export", e["weyl"], "-o", _ro_dir(t)], "--output"),
     ("table-missing-folder", lambda e, t: ["screen", e["weyl"], *CHEAP, "--table", t / "no" / "t.csv"], "--table"),
 ]
 
