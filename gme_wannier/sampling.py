@@ -95,7 +95,8 @@ def fixed_sampling(model: TBModel, st: GMESettings, sampling, *, sym, run, finge
         mats, n_dropped = mesh_operations(sym, s.mesh)
         info.update(symmetric_tetrahedra=True, n_evaluated=counts.get("n_representatives", 0),
                     n_moment_points=counts.get("n_moment_points", 0),
-                    screen_cells_kept=counts.get("screen_cells_kept"), n_kspace_operations=len(mats),
+                    screen_cells_kept=counts.get("screen_cells_kept"), weight_groups=counts.get("weight_groups", 1),
+                    n_kspace_operations=len(mats),
                     n_operations_dropped_by_mesh=n_dropped)
     elif s.kernel == "tetra":
         raw = sum_over_mesh_tetra(model, s.mesh, st, comm=comm, chunk_size=run.chunk_size, checkpoint=ckpt,
