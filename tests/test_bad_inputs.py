@@ -367,6 +367,28 @@ def _chk_fmt_truncated(e, t):
     return te_args(s) + _o(t)
 
 
+def _te_edit_lines(ext, edit_lines):
+    def build(e, t):
+        s = te_copy(e, t)
+        if ext == ".mmn":
+            shutil.copy(need("Te_toy_w90testsuite", "Te.mmn"), s + ".mmn")
+        lines = open(s + ext).read().split("\n")
+        edit_lines(lines)
+        write(s + ext, "\n".join(lines))
+        return te_args(s) + _o(t)
+    return build
+
+
+def _set_line(i, text):
+    def edit_lines(lines):
+        lines[i] = text
+    return edit_lines
+
+
+def _swap_first_lines(lines):
+    lines[0], lines[1] = lines[1], lines[0]
+
+
 def _spn_other_system(e, t):
     s = te_copy(e, t)
     shutil.copy(need("GaAs_wannierberri", "GaAs.spn"), s + ".spn")
@@ -439,6 +461,14 @@ INPUT_CASES = [
     ("spinors-true-spinless", _spinors_true_spinless, "Te.win"),
     ("chk-not-unitary", _chk_not_unitary, "GaAs.chk"),
     ("tb-inf", _tb_nan, "Te_tb.dat"),
+    # a NaN in the formatted checkpoint passed the unitarity test (NaN > 1e-6 is false) and WannierBerri
+    # failed on it with an assertion naming "Te.*"; an mp_grid that is not the k-points' grid was an
+    # internal error (rc 1); an empty .eig printed numpy's warning besides the error line
+    ("chk-fmt-gauge-nan", _te_edit_lines(".chk.fmt", _set_line(1300, " NaN 0.0")), "Te.chk.fmt: the gauge matrices"),
+    ("chk-fmt-centres-nan", _te_edit_lines(".chk.fmt", _set_line(-12, " NaN NaN NaN")), "Te.chk.fmt: the Wannier"),
+    ("chk-fmt-mp-grid-other", _te_edit_lines(".chk.fmt", _set_line(6, "8 1 1")), "Te.chk.fmt: the k-points"),
+    ("eig-order", _te_edit_lines(".eig", _swap_first_lines), "Te.eig: inconsistent or truncated: ValueError: line 1"),
+    ("mmn-nan", _te_edit_lines(".mmn", _set_line(4, "   NaN   0.1")), "Te.mmn: overlap matrices hold NaN"),
     ("mmn-binary", lambda e, t: _te_extra(e, t, ".mmn", b"\x00\x01binary\n\xff\xfe\x00\n"), "Te.mmn"),
     ("mmn-other-system", lambda e, t: _te_extra(e, t, ".mmn", b"header\n   12    27     8\n"), "Te.mmn"),
     ("chk-fmt-binary", lambda e, t: _te_extra(e, t, ".chk.fmt", b"\x89PNG\r\n\x1a\n\x00\x00"), "Te.chk.fmt"),
@@ -710,6 +740,15 @@ def test_fifo_never_opened(env, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gme_wannier.cli", "run", s, *CHEAP], capture_output=True,
                           text=True, timeout=60, cwd=tmp_path)
     assert_one_error(proc.returncode, proc.stderr, "w.win")
+
+
+def test_empty_eig_one_line(env, tmp_path):
+    """Out of process (in pytest, warnings are errors): numpy's 'input contained no data' warning
+    was printed beside the error line."""
+    argv = _te_extra(env, tmp_path, ".eig", b"")
+    proc = subprocess.run([sys.executable, "-m", "gme_wannier.cli", *map(str, argv)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert_one_error(proc.returncode, proc.stderr, "Te.eig: inconsistent or truncated: ValueError: expected 12x8")
 
 
 def test_screen_fails_when_a_material_fails(env, tmp_path, capsys):

@@ -103,9 +103,12 @@ def read_chk_fmt(path: str, CheckPoint):
             v[ik, lwindow[ik], :] = u_opt[ik, :nd, :] @ u[ik]
     else:
         v = u
-    err = max(np.abs(v[ik].conj().T @ v[ik] - np.eye(num_wann)).max() for ik in range(num_kpts))
-    if err > 1e-6:
-        raise InputFileError(path, f"the gauge matrices are not unitary (error {err:.1e}): corrupt file")
+    for name, a in (("lattice vectors", real_lattice), ("k-points", kpt_red), ("gauge matrices", v),
+                    ("Wannier centres", centres)):
+        if not np.all(np.isfinite(a)):
+            raise InputFileError(path, f"the {name} hold NaN or infinite entries: corrupt file")
+    _check_unitary(path, v)
+    _check_kpoints(path, kpt_red, mp_grid)
     return CheckPoint(real_lattice=real_lattice, v_matrix=v, wannier_centers_cart=centres,
                       wannier_spreads=spreads, kpt_red=kpt_red, mp_grid=mp_grid)
 
@@ -162,6 +165,7 @@ def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
                 mmn = wb["MMN"].from_w90_file(seedname=seed, bkvec=bkvec, npar=1)
         except Exception as exc:  # noqa: BLE001
             raise InputFileError(mmn_path, f"truncated or unreadable ({type(exc).__name__}: {exc})") from None
+        _check_finite_data(mmn_path, mmn, "overlap matrices")
         wd.set_file("mmn", mmn)
         files.append(mmn_path)
         have["mmn"] = True
@@ -175,6 +179,7 @@ def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
                     uhu = wb["UHU"].from_w90_file(seedname=seed, formatted=fmt, bk_reorder=mmn.bk_reorder)
             except Exception as exc:  # noqa: BLE001
                 raise InputFileError(uhu_path, f"truncated or unreadable ({type(exc).__name__}: {exc})") from None
+            _check_finite_data(uhu_path, uhu, "matrices")
             wd.set_file("uhu", uhu)
             files.append(uhu_path)
             have["uhu"] = True
@@ -190,9 +195,7 @@ def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
                 spn = wb["SPN"].from_w90_file(seedname=seed, formatted=fmt)
         except Exception as exc:  # noqa: BLE001
             raise InputFileError(spn_path, f"truncated or unreadable ({_short(exc)})") from None
-        data = spn.data.values() if isinstance(spn.data, dict) else [spn.data]
-        if not all(np.all(np.isfinite(np.asarray(v))) for v in data):
-            raise InputFileError(spn_path, "spin matrices hold NaN or infinite entries: the file is corrupt")
+        _check_finite_data(spn_path, spn, "spin matrices")
         wd.set_file("spn", spn)
         files.append(spn_path)
         have["spn"] = True
@@ -234,6 +237,7 @@ def read_checkpoint_and_eig(seed: str, wb: dict) -> tuple:
             raise InputFileError(chk_bin, f"truncated or unreadable checkpoint ({_short(exc)})") from None
         v = chk.v_matrix
         _check_unitary(chk_bin, np.array([v[k] for k in sorted(v)]) if isinstance(v, dict) else np.asarray(v))
+        _check_kpoints(chk_bin, np.asarray(chk.kpt_red), np.asarray(chk.mp_grid))
         files.append(chk_bin)
     elif os.path.exists(chk_fmt):
         with _quiet():
@@ -246,12 +250,19 @@ def read_checkpoint_and_eig(seed: str, wb: dict) -> tuple:
     if not os.path.exists(eig_path):
         raise InputFileError(eig_path, "file not found (needed with the checkpoint)")
     try:
-        data = np.loadtxt(eig_path)
-        if data.ndim != 2 or data.shape[1] != 3 or data.shape[0] != num_bands * nk:
+        with warnings.catch_warnings():  # an empty file: reported below as 0 lines, not as a warning
+            warnings.simplefilter("ignore")
+            data = np.loadtxt(check_input_file(eig_path), ndmin=2)
+        if data.shape[1] != 3 or data.shape[0] != num_bands * nk:
             raise ValueError(f"expected {num_bands}x{nk} lines 'band k energy' (from the .chk), "
-                             f"found {data.shape[0] if data.ndim == 2 else 0}")
+                             f"found {data.shape[0] if data.size else 0}")
         if not np.all(np.isfinite(data)):
             raise ValueError(f"{int(np.sum(~np.isfinite(data)))} entries are NaN or infinite")
+        want = np.stack([np.tile(np.arange(1, num_bands + 1), nk), np.repeat(np.arange(1, nk + 1), num_bands)], 1)
+        bad = np.nonzero(np.any(data[:, :2] != want, axis=1))[0]
+        if bad.size:
+            raise ValueError(f"line {bad[0] + 1}: band, k = {data[bad[0], 0]:g}, {data[bad[0], 1]:g} where "
+                             f"{want[bad[0], 0]}, {want[bad[0], 1]} was expected (bands fastest, as Wannier90 writes)")
         with _quiet():
             eig = wb["EIG"].from_w90_file(seed)
     except Exception as exc:  # noqa: BLE001
@@ -264,6 +275,25 @@ def _short(exc: BaseException) -> str:
     """One line, at most 200 characters, of an exception from a reader (no array dumps)."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _check_finite_data(path: str, obj, what: str) -> None:
+    """The ``data`` (array, or dict of arrays per k-point) of a WannierBerri file object is finite."""
+    data = obj.data.values() if isinstance(obj.data, dict) else [obj.data]
+    if not all(np.all(np.isfinite(np.asarray(v))) for v in data):
+        raise InputFileError(path, f"{what} hold NaN or infinite entries: the file is corrupt")
+
+
+def _check_kpoints(path: str, kpt_red: np.ndarray, mp_grid: np.ndarray) -> None:
+    """The checkpoint's k-points are the points of its Monkhorst-Pack grid mp_grid, each once."""
+    n = np.asarray(mp_grid, dtype=int).reshape(3)
+    k = np.asarray(kpt_red, dtype=float).reshape(-1, 3)
+    if np.any(n < 1) or len(k) != int(np.prod(n)):
+        raise InputFileError(path, f"mp_grid {n.tolist()} does not match its {len(k)} k-points: corrupt file")
+    idx = k * n
+    if np.abs(idx - np.round(idx)).max() > 1e-5 or len(np.unique(np.mod(np.round(idx), n), axis=0)) != len(k):
+        raise InputFileError(path, f"the k-points are not the {n.tolist()} Monkhorst-Pack grid of its mp_grid: "
+                                   "corrupt file, or not written by Wannier90")
 
 
 def _check_unitary(path: str, v: np.ndarray) -> None:
