@@ -453,6 +453,14 @@ INPUT_CASES = [
     ("mp-grid-zero", _mp_grid_zero, "w.win"),
     ("win-atom-nan", lambda e, t: _win_edit(e, t, "H 0.0 0.0 0.0", "H nan 0.0 0.0"), "w.win"),  # spglib: rc 139
     ("win-cell-inf", lambda e, t: _win_edit(e, t, "  3.0000000000 0.0000000000", "  inf 0.0000000000"), "w.win"),
+    # the second value of a keyword or block silently won (Wannier90 refuses both); a wrong 'end' closed a block
+    ("win-keyword-twice", lambda e, t: _win_edit(e, t, "num_wann = 2", "num_wann = 2\nnum_wann = 2"),
+     "w.win: line 4: keyword 'num_wann' is given twice"),
+    ("win-block-twice", lambda e, t: _win_edit(e, t, "begin atoms_frac", "begin unit_cell_cart\n4 0 0\n0 4 0\n0 0 4\n"
+                                                                         "end unit_cell_cart\nbegin atoms_frac"),
+     "block 'unit_cell_cart' is given twice"),
+    ("win-end-mismatch", lambda e, t: _win_edit(e, t, "end atoms_frac", "end unit_cell_cart"),
+     "'end unit_cell_cart' inside block 'atoms_frac'"),
     ("seed-missing", _missing_seed, "nothing"),
     ("eig-nan", _eig_nan, "Te.eig"),
     ("chk-fmt-truncated", _chk_fmt_truncated, "Te.chk.fmt"),

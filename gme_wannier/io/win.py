@@ -135,6 +135,7 @@ def read_win(source: Union[str, os.PathLike, IO[str]], path: Optional[str] = Non
         path = path or "<stream>"
     data = WinData(path=path)
     lines = text.splitlines()
+    first: dict = {}  # keyword or "begin NAME" -> line of its first appearance
     i = 0
     while i < len(lines):
         line = re.split(r"[!#]", lines[i], maxsplit=1)[0].strip()
@@ -147,6 +148,7 @@ def read_win(source: Union[str, os.PathLike, IO[str]], path: Optional[str] = Non
             if len(parts) < 2:
                 raise InputFileError(path, f"line {i}: 'begin' without a block name")
             name = parts[1]
+            _once(path, first, f"begin {name}", f"block '{name}'", i)
             body = []
             while True:
                 if i >= len(lines):
@@ -154,6 +156,10 @@ def read_win(source: Union[str, os.PathLike, IO[str]], path: Optional[str] = Non
                 bl = re.split(r"[!#]", lines[i], maxsplit=1)[0].strip()
                 i += 1
                 if bl.lower().startswith("end"):
+                    closes = bl.lower().split()[1:2]
+                    if closes and closes[0] != name:
+                        raise InputFileError(path, f"line {i}: 'end {closes[0]}' inside block '{name}': close it "
+                                                   f"with 'end {name}'")
                     break
                 if bl:
                     body.append(bl)
@@ -161,9 +167,17 @@ def read_win(source: Union[str, os.PathLike, IO[str]], path: Optional[str] = Non
             continue
         m = re.match(r"([A-Za-z0-9_]+)\s*[=:\s]\s*(.*)$", line)
         if m:
+            _once(path, first, m.group(1).lower(), f"keyword '{m.group(1).lower()}'", i)
             data.keywords[m.group(1).lower()] = m.group(2).strip()
     _parse_structure(data)
     return data
+
+
+def _once(path: str, first: dict, key: str, what: str, line: int) -> None:
+    """Wannier90 refuses a keyword or block given twice (which value would it be?); so do we."""
+    if key in first:
+        raise InputFileError(path, f"line {line}: {what} is given twice (also on line {first[key]}): keep one")
+    first[key] = line
 
 
 def _parse_structure(data: WinData) -> None:
