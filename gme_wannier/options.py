@@ -404,10 +404,12 @@ def merge_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     origins: dict = {}
     if getattr(args, "config", None):
         cfg = load_config(args.config)
-        known = set(vars(args))
+        known = set(vars(args)) - {"command", "config", "argv", "seed", "seeds"}  # not options: never read from it
         bad = sorted(set(cfg) - known)
         if bad:
-            raise InputFileError(args.config, f"unknown option(s): {', '.join(bad)}")
+            raise InputFileError(args.config, f"unknown option(s): {', '.join(bad)}: the keys are the flags of "
+                                              f"'gme-wannier {args.command}' without '--' (the seed and --config "
+                                              "are given on the command line)")
         sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
         cfg = check_config_types(cfg, {a.dest: a for a in sub._actions}, args.config)
         opts.update(cfg)

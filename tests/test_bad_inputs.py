@@ -264,6 +264,9 @@ CONFIG_CASES = [
     ("symmetry-choice", 'symmetry = "maybe"\n', "symmetry"),
     ("efermi-table", "efermi = {a = 1}\n", "efermi"),
     ("unknown-key", "meshh = [4, 4, 4]\n", "meshh"),
+    ("seed-key", 'seed = "other/seed"\n', "unknown option(s): seed"),  # was silently ignored, as command, config
+    ("command-key", 'command = "info"\n', "unknown option(s): command"),
+    ("config-key", 'config = "other.toml"\n', "unknown option(s): config"),
     ("not-toml", "mesh = [4, 4\n", "run.toml"),
     ("latin1", b"# caf\xe9\nmesh = [4, 4, 4]\n", "run.toml"),
 ]
