@@ -273,9 +273,9 @@ def deferred_signals() -> Iterator[list[int]]:
         return
 
     def handler(signum, frame):  # noqa: ARG001
-        if caught:
-            raise KeyboardInterrupt
         caught.append(signum)
+        if len(caught) > 1:
+            raise KeyboardInterrupt
 
     old = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -318,6 +318,24 @@ def _interrupted(signum: int, checkpoint, progress):
                                    "nothing was saved (give --checkpoint PATH to make a run resumable)")
     return Interrupted(signum, f"{checkpoint.path}: interrupted by {name}; the checkpoint holds the "
                                "finished chunks: run the same command again to resume")
+
+
+def _interrupted_again(caught: list, checkpoint, progress):
+    """A second signal stopped the k loop at once (inside a chunk, or while saving): the sums in
+    memory are not saved (they may hold part of a chunk); the checkpoint file keeps its last
+    save, which was made between chunks (saves are atomic)."""
+    from .io.errors import Interrupted
+
+    signum = caught[-1] if caught else signal.SIGINT
+    name = signal.Signals(signum).name
+    if progress is not None:
+        progress.close()
+    if checkpoint is None:
+        return Interrupted(signum, f"--checkpoint: interrupted by {name} again before the k sum finished; nothing "
+                                   "was saved (give --checkpoint PATH to make a run resumable)")
+    return Interrupted(signum, f"{checkpoint.path}: interrupted by {name} again: stopped at once; the "
+                               f"checkpoint keeps the chunks of its last save (every {checkpoint.every_seconds:g} s): "
+                               "run the same command again to resume")
 
 
 def distributed_rows(fn: Callable[[np.ndarray], np.ndarray], items: np.ndarray, comm: Comm | None = None,
@@ -425,19 +443,21 @@ def chunked_sum(
         scale = sum(items[c] for c in missing) / my_items if my_items else 0.0
 
     with deferred_signals() as caught:
-        for c in mine:
-            if caught:
-                break
-            acc = _accumulate(acc, compute_chunk(c), c)
+        try:
+            for c in mine:
+                if caught:
+                    break
+                acc = _accumulate(acc, compute_chunk(c), c)
+                if checkpoint is not None:
+                    checkpoint.update(c, acc)
+                if progress is not None and comm.is_root:
+                    progress.advance(items[c] * scale)
             if checkpoint is not None:
-                checkpoint.update(c, acc)
-            if progress is not None and comm.is_root:
-                progress.advance(items[c] * scale)
-        if checkpoint is not None:
-            checkpoint.save()
-
-        spec = None if acc is None else {k: (v.shape, v.dtype.str) for k, v in acc.items()}
-        gathered = comm.bcast(comm.gather((spec, caught[0] if caught else 0))) or []
+                checkpoint.save()
+            spec = None if acc is None else {k: (v.shape, v.dtype.str) for k, v in acc.items()}
+            gathered = comm.bcast(comm.gather((spec, caught[0] if caught else 0))) or []
+        except KeyboardInterrupt:
+            raise _interrupted_again(caught, checkpoint, progress if comm.is_root else None) from None
     stopped = [g[1] for g in gathered if g[1]]
     if stopped:
         raise _interrupted(stopped[0], checkpoint, progress if comm.is_root else None)
