@@ -272,9 +272,9 @@ def _cmd_run(args, parser) -> int:
     from .checkpoint import remove_checkpoint
     from .sanity import check_outputs, output_paths, write_or_rescue
 
-    o = merge_options(args, parser)
     comm = get_comm("auto")
-    with guard(comm):
+    with guard(comm):  # the options too: a config file missing on one node must not hang the other ranks
+        o = merge_options(args, parser)
         check_outputs(output_paths(o, args.seed, "run"), o.get("checkpoint"), comm, inputs=_input_files(args.seed, o))
         keep: dict = {}
         model, result = run_one(args.seed, o, comm, progress=False if o.get("quiet") else (True if o.get("progress") else None),
@@ -354,13 +354,13 @@ def _cmd_screen(args, parser) -> int:
     from .sanity import check_outputs, output_paths
     from .screen import read_records, record_text, records_path, screen_one, settings_key, sort_rows
 
-    o = merge_options(args, parser)
     comm = get_comm("auto")
-    table = o.get("table") or "gme-screen.csv"
-    jsonl = records_path(table)
-    key = settings_key(o)
     rows = []
-    with guard(comm):
+    with guard(comm):  # the options too (see _cmd_run)
+        o = merge_options(args, parser)
+        table = o.get("table") or "gme-screen.csv"
+        jsonl = records_path(table)
+        key = settings_key(o)
         check_outputs(output_paths(o, "", "screen"), None, comm)
         old = comm.bcast(read_records(jsonl) if comm.is_root else None)
         records = []

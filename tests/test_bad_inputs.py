@@ -1020,6 +1020,33 @@ def test_bad_case_mpi(case, env, tmp_path):
 
 @pytest.mark.mpi
 @mpi
+@pytest.mark.parametrize("command", ["run", "screen"])
+def test_option_error_on_one_rank_ends_the_job(env, tmp_path, command):
+    """MPMD launch: rank 1's --config is missing (a file on another node's disk): the options were
+    read before the MPI guard, rank 1 exited alone and rank 0 waited in a collective forever
+    (timeout's SIGTERM could not stop it). Now the job ends with rank 1's error line."""
+    good = write(tmp_path / "c.toml", "mesh = [5, 5, 5]\n")
+    cli = [sys.executable, "-m", "gme_wannier.cli", command, env["weyl"], "--symmetry", "off", "--efermi", "0",
+           "--quiet", "--no-cache", *(["-o", tmp_path / "o.json"] if command == "run" else ["--table", tmp_path / "t.csv"])]
+    cli = [str(a) for a in cli]
+    penv = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([MPIRUN, "-n", "1", *cli, "--config", good, ":", "-n", "1", *cli, "--config",
+                             str(tmp_path / "nowhere.toml")], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=penv, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the ranks too
+        proc.communicate()
+        pytest.fail("the MPI job hung after an option error on rank 1")
+    assert proc.returncode == 2, err
+    assert "gme-wannier: rank 1: InputFileError: " in err and "nowhere.toml: file not found" in err, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o.json").exists()
+
+
+@pytest.mark.mpi
+@mpi
 def test_sigterm_under_mpirun(env, tmp_path, slow_reference):
     ck = tmp_path / "ck"
     args = ["run", env["weyl"], *SLOW, "--checkpoint", ck, "-o", tmp_path / "r.json"]
