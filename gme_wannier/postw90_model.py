@@ -105,7 +105,6 @@ def ws_translate_dist(irvec: np.ndarray, centres_cart: np.ndarray, real_lattice:
     sh = [np.arange(-s[i] - 1, s[i] + 2) for i in range(3)]
     S = np.stack(np.meshgrid(*sh, indexing="ij"), axis=-1).reshape(-1, 3) * mp  # (nS, 3) reduced
     tau = np.asarray(centres_cart, float)
-    nw = len(tau)
     Rin = (irvec @ L)[:, None, None, :] + tau[None, None, :, :] - tau[None, :, None, :]  # (nR, i, j, 3)
     cand = Rin[..., None, :] + (S @ L)[None, None, None]  # (nR, i, j, nS, 3)
     dist = np.sqrt((cand**2).sum(-1))

@@ -92,7 +92,6 @@ def distance_model(atoms, *, onsite: Mapping[str, float], hopping: Mapping[tuple
     lat = np.array(atoms.cell[:], dtype=float)
     pos = atoms.get_positions()
     sym = atoms.get_chemical_symbols()
-    nw = len(atoms)
     nmax = int(np.ceil(cutoff / min(np.linalg.norm(lat, axis=1)))) + 1
     rng = np.arange(-nmax, nmax + 1)
     Rs = np.array(np.meshgrid(rng, rng, rng, indexing="ij")).reshape(3, -1).T
