@@ -860,28 +860,34 @@ def test_signal_saves_checkpoint_and_resume(env, tmp_path, sig, code, slow_refer
                                atol=1e-12 * np.abs(slow_reference).max())
 
 
+_SLOW_CHUNKS = ("import sys, time, gme_wannier.parallel as p; real = p._accumulate; "
+                "p._accumulate = lambda acc, part, c: (time.sleep(3) if c >= 1 else None, real(acc, part, c))[1]; "
+                "from gme_wannier.cli import main; sys.exit(main(sys.argv[1:]))")  # chunks >= 1 take 3 s, in Python
+
+
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_second_signal_stops_at_once_and_says_what_is_kept(env, tmp_path, sig, code, slow_reference):
     """A second signal inside a chunk (e.g. a scheduler's TERM after timeout's TERM) stops at once:
     one line naming the signal (it said 'interrupted (SIGINT)' for SIGTERM too) and what the
     checkpoint keeps; the rerun resumes from it and gives the uninterrupted result."""
     ck = tmp_path / "ck"
-    slow = [a if a != "500" else "200000" for a in SLOW]  # 2 long chunks: the signals land inside the second
-    args = ["run", env["weyl"], *slow, "--checkpoint", ck, "-o", tmp_path / "r.json"]
-    proc = _subprocess_cli(args, tmp_path)
+    args = ["run", env["weyl"], *SLOW, "--checkpoint", ck, "-o", tmp_path / "r.json"]
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_CHUNKS, *map(str, args)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.monotonic()
-    while not list(tmp_path.glob("ck.rank*")) and time.monotonic() - t0 < 60:
+    while not list(tmp_path.glob("ck.rank*of1.npz")) and time.monotonic() - t0 < 60:  # a save after a chunk
         time.sleep(0.02)
-    proc.send_signal(sig)
-    time.sleep(0.05)
-    proc.send_signal(sig)
+    time.sleep(1.0)
+    proc.send_signal(sig)  # inside the next chunk's 3 s: recorded, the loop would stop after the chunk
+    time.sleep(0.5)
+    proc.send_signal(sig)  # stops at once
     _, err = proc.communicate(timeout=60)
     assert_one_error(proc.returncode, err, str(ck), code=code)
     assert f"interrupted by {signal.Signals(sig).name} again" in err and "keeps the chunks of its last save" in err
     again = _subprocess_cli(args, tmp_path)
     _, err2 = again.communicate(timeout=120)
     assert again.returncode == 0, err2
-    assert json.loads((tmp_path / "r.json").read_text())["checkpoint"]["resumed_chunks"] > 0
+    assert json.loads((tmp_path / "r.json").read_text())["checkpoint"]["resumed_chunks"] >= 2
     np.testing.assert_allclose(_alpha(tmp_path / "r.json"), slow_reference, rtol=1e-10,
                                atol=1e-12 * np.abs(slow_reference).max())
 
