@@ -230,6 +230,16 @@ def _degen_thresh(name: str, v) -> None:
                                 f"{MAX_DEGEN_THRESH:g} eV (default 1e-4)")
 
 
+MAX_G_S = 100.0
+"""Largest |--g-s| (the free-electron spin g-factor is 2.0023; 1e308 overflowed the spin moment)."""
+
+
+def _g_s(name: str, v) -> None:
+    _finite(name, v)
+    if abs(v) > MAX_G_S:
+        raise OptionError(name, f"{v:g} is not a spin g-factor (free electron 2.0023): give |g_s| <= {MAX_G_S:g}")
+
+
 def _tolerance(name: str, v) -> None:
     _finite(name, v, 0, strict=True, what=" (relative error, e.g. 0.01)")
     if v >= 1:
@@ -249,7 +259,7 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "temperature": lambda n, v: _width(n, v, kelvin=True),
     "smearing_width": _width,
     "max_arg": _max_arg,
-    "g_s": lambda n, v: _finite(n, v),
+    "g_s": _g_s,
     "mp_order": _mp_order,
     "omega_tau": lambda n, v: _finite(n, v, 0),
     "checkpoint_every": lambda n, v: _finite(n, v, 0, what=" (seconds)"),

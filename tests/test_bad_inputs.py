@@ -214,6 +214,8 @@ OPTION_CASES = [
     ("width-huge", lambda e, t: ["run", e["weyl"], *CHEAP, "--smearing", "gaussian", "--smearing-width", "1e300",
                                  *_o(t)], "--smearing-width"),
     ("max-arg-tiny", lambda e, t: ["run", e["weyl"], *CHEAP, "--max-arg", "1e-300", *_o(t)], "--max-arg"),
+    ("g-s-huge", lambda e, t: ["run", gaas_copy(t), "--symmetry", "off", "--mesh", "2", "2", "2", "--efermi", "7",
+                               "--quiet", "--no-cache", "--g-s", "1e308", *_o(t)], "--g-s"),  # was rc 1 (overflow)
     ("mp-order-huge", lambda e, t: ["run", e["weyl"], *CHEAP, "--smearing", "methfessel-paxton", "--smearing-width",
                                     "0.1", "--mp-order", "100000", *_o(t)], "--mp-order"),
     ("degen-thresh-huge", lambda e, t: ["run", e["weyl"], *CHEAP, "--degen-thresh", "1e300", *_o(t)], "--degen-thresh"),
