@@ -397,8 +397,8 @@ def quantities_from_options(o: dict, win=None) -> list:
         raise GMEInputError(f"--quantities: unknown {', '.join(bad) or 'empty list'}; give a comma-separated "
                             f"list from K,{','.join(QUANTITY_NAMES)} (e.g. K,C,NOA)")
     omega, emax = o.get("omega"), o.get("eigval_max")
-    if omega is not None and any(not np.isfinite(x) or x < 0 for x in omega):
-        raise GMEInputError("--omega: frequencies hbar*omega must be finite and >= 0 (eV)")
+    if omega is not None and any(not np.isfinite(x) or x < 0 or x > 1e4 for x in omega):
+        raise GMEInputError("--omega: frequencies hbar*omega must be finite, >= 0 and <= 1e4 eV")
     if omega is not None and not ({"Dw", "NOA"} & set(names)):
         raise GMEInputError("--omega: only Dw and NOA depend on the frequency; add them to --quantities")
     if emax is not None and "NOA" not in names:

@@ -250,6 +250,16 @@ def find_nodes(model: TBModel, window: Sequence[float], *, scan_mesh: Sequence[i
     for name, val in (("--radius", radius), ("--gap-tol", gap_tol)):
         if not (np.isfinite(val) and val > 0):
             raise GMEInputError(f"{name}: must be a positive number, got {val}")
+    bmin = float(np.linalg.norm(model.recip_lattice, axis=1).min())
+    if radius > 0.25 * bmin:  # a sphere that big holds other nodes and their images: no flux of one node
+        raise GMEInputError(f"--radius: {radius:g} 1/Angstrom is more than a quarter of the shortest reciprocal "
+                            f"vector ({bmin:.3g} 1/Angstrom): give a small sphere (default 0.01)")
+    if gap_tol > 0.1:
+        raise GMEInputError(f"--gap-tol: {gap_tol:g} eV would count gapped bands as touching: give at most 0.1 eV "
+                            "(default 1e-5)")
+    from .options import check_memory
+
+    check_memory(model.num_wann, 1, kernel="tetra", n_kpoints_full=int(np.prod(scan_mesh)), mesh_option="--scan-mesh")
     t0 = time.perf_counter()
     if spin_degeneracy is None:
         spin_degeneracy = 1 if model.spinors else 2

@@ -239,6 +239,16 @@ OPTION_CASES = [
     ("make-weyl-a-zero", lambda e, t: ["make-weyl", t / "w", "--a", "0"], "--a"),
     ("make-weyl-b-nan", lambda e, t: ["make-weyl", t / "w", "--b", "nan"], "--b"),
     ("info-symprec-negative", lambda e, t: ["info", e["weyl"], "--symprec", "-1"], "--symprec"),
+    # nodes: a flux sphere larger than the zone and a gap tolerance of 1e300 eV ran; a huge scan mesh was rc 1
+    ("nodes-radius-huge", lambda e, t: ["nodes", e["weyl"], "--window", "-0.1", "0.1", "--symmetry", "off", "--radius",
+                                        "1e300", "-o", t / "n.json"], "--radius"),
+    ("nodes-gap-tol-huge", lambda e, t: ["nodes", e["weyl"], "--window", "-0.1", "0.1", "--symmetry", "off",
+                                         "--gap-tol", "1e300", "-o", t / "n.json"], "--gap-tol"),
+    ("nodes-scan-mesh-beyond-memory", lambda e, t: ["nodes", e["weyl"], "--window", "-0.1", "0.1", "--symmetry", "off",
+                                                    "--scan-mesh", "100000", "100000", "100000", "-o", t / "n.json"],
+     "--scan-mesh"),
+    ("omega-huge", lambda e, t: ["run", e["weyl"], *CHEAP, "--quantities", "K,NOA", "--omega", "1e300", *_o(t)],
+     "--omega"),  # overflow warnings, rc 0
     # info checked none of its numbers: NaN temperature ran, a 1e5^3 mesh was a MemoryError (rc 1)
     ("info-temperature-nan", lambda e, t: ["info", e["weyl"], "--efermi", "0", "--temperature", "nan"], "--temperature"),
     ("info-efermi-inf", lambda e, t: ["info", e["weyl"], "--efermi", "inf"], "--efermi"),
