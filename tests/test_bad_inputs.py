@@ -490,6 +490,8 @@ INPUT_CASES = [
     ("chk-fmt-gauge-nan", _te_edit_lines(".chk.fmt", _set_line(1300, " NaN 0.0")), "Te.chk.fmt: the gauge matrices"),
     ("chk-fmt-centres-nan", _te_edit_lines(".chk.fmt", _set_line(-12, " NaN NaN NaN")), "Te.chk.fmt: the Wannier"),
     ("chk-fmt-mp-grid-other", _te_edit_lines(".chk.fmt", _set_line(6, "8 1 1")), "Te.chk.fmt: the k-points"),
+    ("eig-binary", lambda e, t: _te_extra(e, t, ".eig", b"\x8e\xfa\x01garbage\n"),
+     "Te.eig: line 1: byte 0x8e is not UTF-8"),  # said "UnicodeDecodeError: 'utf-8' codec can't decode"
     ("eig-order", _te_edit_lines(".eig", _swap_first_lines), "Te.eig: inconsistent or truncated: ValueError: line 1"),
     ("mmn-nan", _te_edit_lines(".mmn", _set_line(4, "   NaN   0.1")), "Te.mmn: overlap matrices hold NaN"),
     ("mmn-binary", lambda e, t: _te_extra(e, t, ".mmn", b"\x00\x01binary\n\xff\xfe\x00\n"), "Te.mmn"),

@@ -249,10 +249,12 @@ def read_checkpoint_and_eig(seed: str, wb: dict) -> tuple:
     eig_path = seed + ".eig"
     if not os.path.exists(eig_path):
         raise InputFileError(eig_path, "file not found (needed with the checkpoint)")
+    with open(check_input_file(eig_path), "rb") as f:
+        text = decode_text(f.read(), eig_path)  # a binary file is named as such, not as a decoding error
     try:
         with warnings.catch_warnings():  # an empty file: reported below as 0 lines, not as a warning
             warnings.simplefilter("ignore")
-            data = np.loadtxt(check_input_file(eig_path), ndmin=2)
+            data = np.loadtxt(io.StringIO(text), ndmin=2)
         if data.shape[1] != 3 or data.shape[0] != num_bands * nk:
             raise ValueError(f"expected {num_bands}x{nk} lines 'band k energy' (from the .chk), "
                              f"found {data.shape[0] if data.size else 0}")
