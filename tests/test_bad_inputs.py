@@ -337,6 +337,14 @@ def _hr_token(token):
     return build
 
 
+def _hr_line(e, t, i, text):
+    s = weyl_copy(e, t)
+    lines = open(s + "_hr.dat").read().split("\n")
+    lines[i] = text
+    write(s + "_hr.dat", "\n".join(lines))
+    return ["run", s, *CHEAP, *_o(t)]
+
+
 def _hr_truncated(e, t):
     s = weyl_copy(e, t)
     text = open(s + "_hr.dat").read()
@@ -464,6 +472,8 @@ INPUT_CASES = [
     ("hr-inf", _hr_token("inf"), "w_hr.dat"),
     ("hr-garbage", _hr_token("1.0.0"), "w_hr.dat"),
     ("hr-truncated", _hr_truncated, "w_hr.dat"),
+    ("hr-nrpts-wrong", lambda e, t: _hr_line(e, t, 2, "99999999"), "w_hr.dat: line 5: expected integer degeneracies "
+                                                                   "(7 of nrpts = 99999999 read; is nrpts on line 3"),
     ("centres-count", _centres_count, "w_centres.xyz"),
     ("mp-grid-zero", _mp_grid_zero, "w.win"),
     ("win-atom-nan", lambda e, t: _win_edit(e, t, "H 0.0 0.0 0.0", "H nan 0.0 0.0"), "w.win"),  # spglib: rc 139

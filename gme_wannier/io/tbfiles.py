@@ -82,7 +82,8 @@ def _header_ints(lines: list[str], start: int, path: str) -> tuple[int, int, np.
         try:
             ndeg += [int(x) for x in lines[i].split()]
         except ValueError:
-            raise InputFileError(path, f"line {i + 1}: expected integer degeneracies") from None
+            raise InputFileError(path, f"line {i + 1}: expected integer degeneracies ({len(ndeg)} of nrpts = {nrpts} "
+                                       f"read; is nrpts on line {start + 2} right?)") from None
         i += 1
     if len(ndeg) != nrpts:
         raise InputFileError(path, f"expected {nrpts} degeneracies, found {len(ndeg)}")
