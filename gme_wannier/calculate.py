@@ -120,9 +120,10 @@ def _spin_degeneracy(model: TBModel, spin_degeneracy: Optional[int]) -> int:
     if spin_degeneracy is None:
         spin_degeneracy = 1 if model.spinors else 2
     if spin_degeneracy not in (1, 2):
-        raise GMEInputError("spin_degeneracy must be 1 or 2")
+        raise GMEInputError("--spin-degeneracy: must be 1 or 2")
     if spin_degeneracy == 2 and model.spinors:
-        raise GMEInputError("spin_degeneracy=2 is for calculations without spinors; this model has spinors")
+        raise GMEInputError(f"--spin-degeneracy 2: {model.name} has spinor Wannier functions, each band holds one "
+                            "electron; use 1 (the default for spinors)")
     return spin_degeneracy
 
 

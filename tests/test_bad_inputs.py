@@ -175,6 +175,8 @@ OPTION_CASES = [
                                           "2", "--box-b1", "1", "0", "0", "--box-b2", "2", "0", "0"], "--box-b1"),
     ("box-center-nan", lambda e, t: ["run", e["weyl"], *CHEAP, "--box-center", "nan", "0", "0", "--box-mesh", "2", "2",
                                      "2"], "--box-center"),
+    ("spin-degeneracy-2-with-spinors", lambda e, t: ["run", gaas_copy(t), *CHEAP, "--spin-degeneracy", "2"],
+     "--spin-degeneracy"),
     ("chunk-size-zero", lambda e, t: ["run", e["weyl"], *CHEAP, "--chunk-size", "0"], "--chunk-size"),
     ("chunk-size-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--chunk-size", "-5"], "--chunk-size"),
     ("ws-tolerance-negative", lambda e, t: ["run", e["weyl"], *CHEAP, "--ws-tolerance", "-1"], "--ws-tolerance"),
