@@ -307,35 +307,25 @@ def sigterm_as_error() -> Any:
     return signal.signal(signal.SIGTERM, handler)
 
 
-def _interrupted(signum: int, checkpoint, progress):
+def _interrupted(signum: int, checkpoint, progress, again: bool = False):
+    """The error of a k loop stopped by ``signum``: after the chunk it was in (the checkpoint holds
+    the finished chunks), or ``again``, at once by a second signal (inside a chunk, or while
+    saving: the sums in memory are not saved, as they may hold part of a chunk; the checkpoint
+    file keeps its last save, which was made between chunks, saves being atomic)."""
     from .io.errors import Interrupted
 
     name = signal.Signals(signum).name
     if progress is not None:
         progress.close()
     if checkpoint is None:
-        return Interrupted(signum, f"--checkpoint: interrupted by {name} before the k sum finished; "
-                                   "nothing was saved (give --checkpoint PATH to make a run resumable)")
+        return Interrupted(signum, f"--checkpoint: interrupted by {name}{' again' if again else ''} before the k sum "
+                                   "finished; nothing was saved (give --checkpoint PATH to make a run resumable)")
+    if again:
+        return Interrupted(signum, f"{checkpoint.path}: interrupted by {name} again: stopped at once; the checkpoint "
+                                   f"keeps the chunks of its last save (every {checkpoint.every_seconds:g} s): "
+                                   "run the same command again to resume")
     return Interrupted(signum, f"{checkpoint.path}: interrupted by {name}; the checkpoint holds the "
                                "finished chunks: run the same command again to resume")
-
-
-def _interrupted_again(caught: list, checkpoint, progress):
-    """A second signal stopped the k loop at once (inside a chunk, or while saving): the sums in
-    memory are not saved (they may hold part of a chunk); the checkpoint file keeps its last
-    save, which was made between chunks (saves are atomic)."""
-    from .io.errors import Interrupted
-
-    signum = caught[-1] if caught else signal.SIGINT
-    name = signal.Signals(signum).name
-    if progress is not None:
-        progress.close()
-    if checkpoint is None:
-        return Interrupted(signum, f"--checkpoint: interrupted by {name} again before the k sum finished; nothing "
-                                   "was saved (give --checkpoint PATH to make a run resumable)")
-    return Interrupted(signum, f"{checkpoint.path}: interrupted by {name} again: stopped at once; the "
-                               f"checkpoint keeps the chunks of its last save (every {checkpoint.every_seconds:g} s): "
-                               "run the same command again to resume")
 
 
 def distributed_rows(fn: Callable[[np.ndarray], np.ndarray], items: np.ndarray, comm: Comm | None = None,
@@ -457,7 +447,8 @@ def chunked_sum(
             spec = None if acc is None else {k: (v.shape, v.dtype.str) for k, v in acc.items()}
             gathered = comm.bcast(comm.gather((spec, caught[0] if caught else 0))) or []
         except KeyboardInterrupt:
-            raise _interrupted_again(caught, checkpoint, progress if comm.is_root else None) from None
+            raise _interrupted(caught[-1] if caught else signal.SIGINT, checkpoint,
+                               progress if comm.is_root else None, again=True) from None
     stopped = [g[1] for g in gathered if g[1]]
     if stopped:
         raise _interrupted(stopped[0], checkpoint, progress if comm.is_root else None)
