@@ -173,9 +173,164 @@ def _screen_energies(interp: Interpolator, mesh, sym, comm, chunk_size: int):
     return lookup
 
 
-# 11 parameters: as tetra.sum_over_mesh_tetra, plus the symmetry and the stats. About 120 lines:
-# the four passes of the module docstring share the representatives, their energies and the
-# screen, and each pass is a short closure handed to the collective helpers.
+class _SymmetricSum:
+    """One call of :func:`sum_over_mesh_tetra_sym`: what its passes share (the mesh and its
+    blocks, the coarse screen, the representatives and their energies), one method per pass."""
+
+    def __init__(self, model: TBModel, mesh, st: GMESettings, sym, comm, chunk_size: int, interp: Interpolator,
+                 stats: Optional[dict]):
+        self.interp, self.st, self.EF, self.sym, self.comm = interp, st, st.EF, sym, comm
+        self.chunk_size, self.stats, self.mesh = chunk_size, stats, mesh
+        self.n = np.asarray(mesh, dtype=np.int64)
+        self.mats = mesh_operations(sym, mesh)
+        self.blocks = mesh_blocks(mesh)
+        self.items = [p * q * int(mesh[2]) for _, p, _, q in self.blocks]  # cells per block (progress)
+        self.volume = 1.0 / (6.0 * float(np.prod(mesh)))
+        self.recip = model.recip_lattice
+        self.cache: dict = {}  # block -> its corners' representatives and tetrahedra, from pass 1
+        self.n_groups = 1
+
+    def zero(self) -> dict:
+        return zero_sums(self.interp, len(self.EF))
+
+    def find_representatives(self) -> bool:
+        """The coarse screen, then pass 1: ``reps``, the sorted flat indices of the representatives
+        of the kept cells' corners (blocks dealt over the ranks). False when there are none."""
+        comm, mesh = self.comm, self.mesh
+        self.live = coarse_screen(self.interp, mesh, self.EF.min(), self.EF.max(), comm=comm,
+                                  chunk_size=self.chunk_size,
+                                  energies=_screen_energies(self.interp, mesh, self.sym, comm, self.chunk_size))
+        mine, cached_bytes = [], 0
+        for b in range(comm.rank, len(self.blocks), comm.size):
+            addr, tets = _block_corners(mesh, self.blocks[b], self.recip, self.live)
+            if addr is not None:
+                rep = representatives(addr, mesh, self.mats)
+                mine.append(np.unique(rep))
+                if cached_bytes + rep.nbytes + tets.nbytes <= CACHE_BYTES:  # pass 3 takes them from here
+                    self.cache[b] = (rep, tets)
+                    cached_bytes += rep.nbytes + tets.nbytes
+        self.reps = _union(mine, comm)
+        if self.stats is not None:
+            self.stats.update(n_representatives=int(len(self.reps)), n_moment_points=0,
+                              screen_cells_kept=self.live.fraction)
+        return len(self.reps) > 0
+
+    def compute_energies(self) -> bool:
+        """Pass 2: ``k_rep`` (reduced) and ``E_rep`` (eV) of the representatives, and the bands
+        ``band0 .. band0 + nb - 1`` that reach the Fermi levels. False when no band does."""
+        from .parallel import distributed_rows
+
+        self.k_rep = np.stack(np.unravel_index(self.reps, tuple(self.mesh)), axis=1) / self.n
+        self.E_rep = distributed_rows(lambda p: self.interp.energies(p, self.chunk_size), self.k_rep, self.comm)
+        EF = self.EF
+        reach = np.nonzero((self.E_rep.min(axis=0) < EF.max()) & (self.E_rep.max(axis=0) > EF.min()))[0]
+        if len(reach) == 0:
+            return False
+        self.band0, self.nb = int(reach[0]), int(reach[-1] - reach[0] + 1)
+        return True
+
+    def plan_groups(self) -> bool:
+        """``n_groups``: W~ of every representative takes that many times its budget, and is summed
+        for one group of representatives at a time. False beyond :data:`MAX_GROUPS` (then the
+        moments are computed block by block)."""
+        wt_bytes = len(self.reps) * self.nb * len(self.EF) * 8.0
+        self.n_groups = max(1, int(np.ceil(wt_bytes / max(WT_BUDGET_BYTES, 1.0))))
+        by_groups = self.n_groups <= MAX_GROUPS
+        if self.stats is not None:
+            self.stats.update(weights_on_representatives=bool(by_groups),
+                              weight_groups=self.n_groups if by_groups else 0, weight_bytes=wt_bytes)
+        return by_groups
+
+    def block_weights(self, b: int, group: Optional[tuple[int, int]] = None):
+        """Block b's representatives (rows of ``reps``, int (na,)) and their tetrahedron weights
+        (na, nb, nE) 1/eV, or None; with ``group`` (lo, hi), only the tetrahedra with a corner in
+        rows lo .. hi - 1 are weighted."""
+        if b in self.cache:
+            rep, tets = self.cache[b] if self.n_groups > 1 else self.cache.pop(b)
+        else:
+            addr, tets = _block_corners(self.mesh, self.blocks[b], self.recip, self.live)
+            if addr is None:
+                return None
+            rep = representatives(addr, self.mesh, self.mats)
+        rows = np.searchsorted(self.reps, rep)
+        if group is not None:
+            r = rows[tets]
+            tets = tets[np.any((r >= group[0]) & (r < group[1]), axis=1)]
+            if len(tets) == 0:
+                return None
+        act, W = fermi_surface_weights(self.E_rep[rows, self.band0:self.band0 + self.nb], self.mesh, None, self.EF,
+                                       tets=tets, sparse=True, volume=self.volume)
+        return rows[act], W
+
+    def block_sums(self, b: int) -> dict:
+        """Passes 3 and 4 as one, for block b: the moments of its points taken at their
+        representatives and contracted at once."""
+        found = self.block_weights(b)
+        if found is None:
+            return self.zero()
+        return moment_sums(self.interp, self.k_rep[found[0]], found[1], self.band0, self.st, self.chunk_size)
+
+    def group_weights(self, lo: int, hi: int, ck3, bar) -> np.ndarray:
+        """Pass 3 for the representatives lo .. hi - 1: W~ float (hi - lo, nb, nE), 1/eV."""
+        from .parallel import chunked_sum
+
+        group = (lo, hi) if self.n_groups > 1 else None
+
+        def weights_of_block(b: int) -> dict:
+            Wt = np.zeros((hi - lo, self.nb, len(self.EF)))
+            found = self.block_weights(b, group)
+            if found is not None:
+                inside = (found[0] >= lo) & (found[0] < hi)
+                np.add.at(Wt, found[0][inside] - lo, found[1][inside])
+            return {"Wt": Wt}
+
+        return chunked_sum(len(self.blocks), weights_of_block, self.comm, checkpoint=ck3, progress=bar,
+                           items_per_chunk=self.items)["Wt"]
+
+    def group_moments(self, lo: int, Wt: np.ndarray, bounds: np.ndarray, ck4) -> dict:
+        """Pass 4 for the representatives lo .. lo + len(Wt) - 1: their moments where W~ is not
+        zero, contracted with it, in the chunks ``bounds``."""
+        from .parallel import chunked_sum
+
+        def moments_chunk(c: int) -> dict:
+            sel = np.arange(bounds[c], bounds[c + 1])
+            sel = sel[np.any(Wt[sel - lo] != 0, axis=(1, 2))]
+            return moment_sums(self.interp, self.k_rep[sel], Wt[sel - lo], self.band0, self.st, self.chunk_size)
+
+        if self.stats is not None:
+            self.stats["n_moment_points"] += int(np.count_nonzero(np.any(Wt != 0, axis=(1, 2))))
+        return chunked_sum(len(bounds) - 1, moments_chunk, self.comm, checkpoint=ck4)
+
+    def group_sums(self, lo: int, hi: int, ck3, ck4, bar) -> dict:
+        """Passes 3 and 4 for the representatives lo .. hi - 1 (a finished group's sum is read)."""
+        from .parallel import chunked_sum
+
+        n4 = max(1, -(-(hi - lo) // self.chunk_size))
+        bounds = np.linspace(lo, hi, n4 + 1).astype(int)
+        if self.n_groups > 1 and ck4 is not None and len(ck4.load(self.comm, n4)[0]) == n4:  # a finished group
+            return chunked_sum(n4, None, self.comm, checkpoint=ck4)
+        return self.group_moments(lo, self.group_weights(lo, hi, ck3, bar), bounds, ck4)
+
+    def grouped_sums(self, checkpoint, progress) -> dict:
+        """Passes 3 and 4, group by group; the finished groups' moments checkpoints are kept
+        until the whole sum is done."""
+        edges = np.linspace(0, len(self.reps), self.n_groups + 1).astype(int)
+        total, saved = self.zero(), []
+        for g in range(self.n_groups):
+            ck3, ck4 = _group_checkpoints(checkpoint, g, self.n_groups)
+            part = self.group_sums(int(edges[g]), int(edges[g + 1]), ck3, ck4,
+                                   None if progress is None else _GroupProgress(progress, g, self.n_groups))
+            total = {key: total[key] + part[key] for key in total}
+            if ck4 is not None and self.n_groups > 1:
+                saved.append(ck4)
+                checkpoint.n_resumed += ck3.n_resumed + ck4.n_resumed  # the run's record counts every group's
+        for ck in saved:
+            ck.remove()
+        return total
+
+
+# 11 parameters: as tetra.sum_over_mesh_tetra, plus the symmetry and the stats; the passes are the
+# methods of _SymmetricSum.
 def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=None, chunk_size: int = 1000,
                             checkpoint=None, progress=None, interp: Optional[Interpolator] = None,
                             blas_threads: int = 1, stats: Optional[dict] = None) -> dict:
@@ -191,122 +346,16 @@ def sum_over_mesh_tetra_sym(model: TBModel, mesh, st: GMESettings, sym, *, comm=
     from threadpoolctl import threadpool_limits
 
     from .kmesh import check_mesh
-    from .parallel import chunked_sum, distributed_rows, get_comm
+    from .parallel import chunked_sum, get_comm
 
     comm = get_comm("serial") if comm is None else comm
     mesh = check_mesh(mesh)
-    n = np.asarray(mesh, dtype=np.int64)
     interp = Interpolator(model, external=st.external, spin=st.spin) if interp is None else interp
-    EF = st.EF
-    mats = mesh_operations(sym, mesh)
-    blocks = mesh_blocks(mesh)
-    volume = 1.0 / (6.0 * float(np.prod(mesh)))
-    recip = model.recip_lattice
+    run = _SymmetricSum(model, mesh, st, sym, comm, chunk_size, interp, stats)
     with threadpool_limits(limits=blas_threads):
-        live = coarse_screen(interp, mesh, EF.min(), EF.max(), comm=comm, chunk_size=chunk_size,
-                             energies=_screen_energies(interp, mesh, sym, comm, chunk_size))
-        # 1. the representatives of every needed corner (blocks dealt over the ranks)
-        mine, cache, cached_bytes = [], {}, 0
-        for b in range(comm.rank, len(blocks), comm.size):
-            addr, tets = _block_corners(mesh, blocks[b], recip, live)
-            if addr is not None:
-                rep = representatives(addr, mesh, mats)
-                mine.append(np.unique(rep))
-                if cached_bytes + rep.nbytes + tets.nbytes <= CACHE_BYTES:  # pass 3 takes them from here
-                    cache[b] = (rep, tets)
-                    cached_bytes += rep.nbytes + tets.nbytes
-        reps = _union(mine, comm)
-        if stats is not None:
-            stats.update(n_representatives=int(len(reps)), n_moment_points=0, screen_cells_kept=live.fraction)
-        if len(reps) == 0:
-            return zero_sums(interp, len(EF))
-        k_rep = np.stack(np.unravel_index(reps, tuple(mesh)), axis=1) / n
-        # 2. their energies
-        E_rep = distributed_rows(lambda p: interp.energies(p, chunk_size), k_rep, comm)
-    reach = np.nonzero((E_rep.min(axis=0) < EF.max()) & (E_rep.max(axis=0) > EF.min()))[0]
-    if len(reach) == 0:
-        return zero_sums(interp, len(EF))
-    band0, nb = int(reach[0]), int(reach[-1] - reach[0] + 1)
-
-    # W~ of every representative takes n_groups x its budget: summed for one group of representatives
-    # at a time (pass 3 repeated per group); beyond MAX_GROUPS, the moments block by block instead
-    wt_bytes = len(reps) * nb * len(EF) * 8.0
-    n_groups = max(1, int(np.ceil(wt_bytes / max(WT_BUDGET_BYTES, 1.0))))
-    by_groups = n_groups <= MAX_GROUPS
-    if stats is not None:
-        stats.update(weights_on_representatives=bool(by_groups), weight_groups=n_groups if by_groups else 0,
-                     weight_bytes=wt_bytes)
-    items = [p * q * int(mesh[2]) for _, p, _, q in blocks]
-
-    def block_weights(b: int, group=None):  # the block's representatives (rows of reps) and weights, or None
-        if b in cache:
-            rep, tets = cache[b] if n_groups > 1 else cache.pop(b)
-        else:
-            addr, tets = _block_corners(mesh, blocks[b], recip, live)
-            if addr is None:
-                return None
-            rep = representatives(addr, mesh, mats)
-        rows = np.searchsorted(reps, rep)
-        if group is not None:  # only the tetrahedra with a corner in the group's rows lo .. hi - 1
-            r = rows[tets]
-            tets = tets[np.any((r >= group[0]) & (r < group[1]), axis=1)]
-            if len(tets) == 0:
-                return None
-        act, W = fermi_surface_weights(E_rep[rows, band0:band0 + nb], mesh, None, EF, tets=tets, sparse=True,
-                                       volume=volume)
-        return rows[act], W
-
-    if not by_groups:
-        # the moments of each block's points are taken at their representatives block by block
-        # (the energies are still computed once per representative)
-        def sums_of_block(b: int) -> dict:
-            found = block_weights(b)
-            if found is None:
-                return zero_sums(interp, len(EF))
-            return moment_sums(interp, k_rep[found[0]], found[1], band0, st, chunk_size)
-
-        with threadpool_limits(limits=blas_threads):
-            return chunked_sum(len(blocks), sums_of_block, comm, checkpoint=checkpoint, progress=progress,
-                               items_per_chunk=items)
-
-    def group_sums(lo: int, hi: int, ck3, ck4, bar) -> dict:  # passes 3 and 4 for representatives lo .. hi - 1
-        n4 = max(1, -(-(hi - lo) // chunk_size))
-        bounds = np.linspace(lo, hi, n4 + 1).astype(int)
-        if n_groups > 1 and ck4 is not None and len(ck4.load(comm, n4)[0]) == n4:  # a finished group
-            return chunked_sum(n4, None, comm, checkpoint=ck4)
-
-        def weights_of_block(b: int) -> dict:  # 3. W~ of one block, on the group's representatives
-            Wt = np.zeros((hi - lo, nb, len(EF)))
-            found = block_weights(b, (lo, hi) if n_groups > 1 else None)
-            if found is not None:
-                inside = (found[0] >= lo) & (found[0] < hi)
-                np.add.at(Wt, found[0][inside] - lo, found[1][inside])
-            return {"Wt": Wt}
-
-        with threadpool_limits(limits=blas_threads):
-            Wt = chunked_sum(len(blocks), weights_of_block, comm, checkpoint=ck3, progress=bar,
-                             items_per_chunk=items)["Wt"]
-
-        def moments_chunk(c: int) -> dict:  # 4. the moments where W~ is not zero
-            sel = np.arange(bounds[c], bounds[c + 1])
-            sel = sel[np.any(Wt[sel - lo] != 0, axis=(1, 2))]
-            return moment_sums(interp, k_rep[sel], Wt[sel - lo], band0, st, chunk_size)
-
-        if stats is not None:
-            stats["n_moment_points"] += int(np.count_nonzero(np.any(Wt != 0, axis=(1, 2))))
-        with threadpool_limits(limits=blas_threads):
-            return chunked_sum(n4, moments_chunk, comm, checkpoint=ck4)
-
-    edges = np.linspace(0, len(reps), n_groups + 1).astype(int)
-    total, saved = zero_sums(interp, len(EF)), []
-    for g in range(n_groups):
-        ck3, ck4 = _group_checkpoints(checkpoint, g, n_groups)
-        part = group_sums(int(edges[g]), int(edges[g + 1]), ck3, ck4,
-                          None if progress is None else _GroupProgress(progress, g, n_groups))
-        total = {key: total[key] + part[key] for key in total}
-        if ck4 is not None and n_groups > 1:
-            saved.append(ck4)
-            checkpoint.n_resumed += ck3.n_resumed + ck4.n_resumed  # the run's record counts every group's
-    for ck in saved:  # the finished groups' sums were kept until the whole sum was done
-        ck.remove()
-    return total
+        if not (run.find_representatives() and run.compute_energies()):
+            return run.zero()
+        if not run.plan_groups():  # the moments of each block's points at their representatives
+            return chunked_sum(len(run.blocks), run.block_sums, comm, checkpoint=checkpoint, progress=progress,
+                               items_per_chunk=run.items)
+        return run.grouped_sums(checkpoint, progress)
