@@ -379,7 +379,8 @@ def chunked_sum(
     *,
     checkpoint: Checkpoint | None = None,
     progress: Progress | None = None,
-    items_per_chunk: Sequence[int] | None = None,
+    items_per_chunk: Sequence[float] | None = None,
+    close_progress: bool = True,
 ) -> dict[str, np.ndarray]:
     """Sum ``compute_chunk(c)`` over ``c in range(n_chunks)``, distributed over the ranks.
 
@@ -404,8 +405,12 @@ def chunked_sum(
     progress : Progress, optional
         Driven on rank 0 only. Rank 0 only sees its own chunks, so its fraction done stands
         for the global one (items scaled by the ratio of all missing items to its own).
-    items_per_chunk : sequence of int, optional
-        k points per chunk for the progress rate; 1 per chunk if omitted.
+    items_per_chunk : sequence of float, optional
+        k points per chunk for the progress rate; 1 per chunk if omitted. May be fractional (a
+        pass repeated for g groups of a sum counts 1/g of its points per chunk).
+    close_progress : bool
+        Fill the bar up and close it at the end (default). False when the caller owns the bar,
+        e.g. for several sums drawn on one bar: then the caller closes it.
 
     Returns
     -------
@@ -415,7 +420,7 @@ def chunked_sum(
     comm = SerialComm() if comm is None else comm
     if n_chunks < 1:
         raise ValueError(f"n_chunks must be >= 1, got {n_chunks}")
-    items = [1] * n_chunks if items_per_chunk is None else [int(n) for n in items_per_chunk]
+    items = [1] * n_chunks if items_per_chunk is None else [float(n) for n in items_per_chunk]
     if len(items) != n_chunks:
         raise ValueError(f"items_per_chunk has {len(items)} entries for {n_chunks} chunks")
 
@@ -467,7 +472,7 @@ def chunked_sum(
 
     if checkpoint is not None and not checkpoint.keep:
         checkpoint.remove()
-    if progress is not None and comm.is_root:
+    if progress is not None and comm.is_root and close_progress:
         if progress.count < progress.total:  # rank 0's share may end before the others'
             progress.count = progress.total
         progress.close()

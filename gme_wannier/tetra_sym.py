@@ -109,36 +109,6 @@ def _group_checkpoints(checkpoint, g: int, n_groups: int):
     return make(base, checkpoint.keep), make(f"{base}.moments", True)
 
 
-class _GroupProgress:
-    """The progress bar of one of ``n`` equal groups of pass 3, drawn on the whole bar (closed by
-    the last group only)."""
-
-    def __init__(self, bar, g: int, n: int):
-        self.bar, self.g, self.n = bar, g, n
-
-    @property
-    def total(self) -> float:
-        return self.bar.total / self.n
-
-    @property
-    def count(self) -> float:
-        return self.bar.count - self.g * self.bar.total / self.n
-
-    @count.setter
-    def count(self, value: float) -> None:
-        self.bar.count = value + self.g * self.bar.total / self.n
-
-    def skip(self, n_items: float) -> None:
-        self.bar.skip(n_items / self.n)
-
-    def advance(self, n_items: float) -> None:
-        self.bar.advance(n_items / self.n)
-
-    def close(self) -> None:
-        if self.g == self.n - 1:
-            self.bar.close()
-
-
 def _union(mine: list, comm) -> np.ndarray:
     """The sorted union over the ranks of the int arrays ``mine`` (collective)."""
     mine = np.unique(np.concatenate(mine)) if mine else np.zeros(0, dtype=np.int64)
@@ -271,7 +241,8 @@ class _SymmetricSum:
         return moment_sums(self.interp, self.k_rep[found[0]], found[1], self.band0, self.st, self.chunk_size)
 
     def group_weights(self, lo: int, hi: int, ck3, bar) -> np.ndarray:
-        """Pass 3 for the representatives lo .. hi - 1: W~ float (hi - lo, nb, nE), 1/eV."""
+        """Pass 3 for the representatives lo .. hi - 1: W~ float (hi - lo, nb, nE), 1/eV; drawn
+        as 1/n_groups of the caller's bar ``bar``, which it leaves open."""
         from .parallel import chunked_sum
 
         group = (lo, hi) if self.n_groups > 1 else None
@@ -285,7 +256,7 @@ class _SymmetricSum:
             return {"Wt": Wt}
 
         return chunked_sum(len(self.blocks), weights_of_block, self.comm, checkpoint=ck3, progress=bar,
-                           items_per_chunk=self.items)["Wt"]
+                           items_per_chunk=[i / self.n_groups for i in self.items], close_progress=False)["Wt"]
 
     def group_moments(self, lo: int, Wt: np.ndarray, bounds: np.ndarray, ck4) -> dict:
         """Pass 4 for the representatives lo .. lo + len(Wt) - 1: their moments where W~ is not
@@ -308,24 +279,31 @@ class _SymmetricSum:
         n4 = max(1, -(-(hi - lo) // self.chunk_size))
         bounds = np.linspace(lo, hi, n4 + 1).astype(int)
         if self.n_groups > 1 and ck4 is not None and len(ck4.load(self.comm, n4)[0]) == n4:  # a finished group
+            if bar is not None:
+                bar.skip(sum(self.items) / self.n_groups)
             return chunked_sum(n4, None, self.comm, checkpoint=ck4)
         return self.group_moments(lo, self.group_weights(lo, hi, ck3, bar), bounds, ck4)
 
     def grouped_sums(self, checkpoint, progress) -> dict:
         """Passes 3 and 4, group by group; the finished groups' moments checkpoints are kept
-        until the whole sum is done."""
+        until the whole sum is done. Each group's pass 3 draws 1/n_groups of the bar ``progress``
+        (rank 0), closed at the end."""
+        bar = progress if self.comm.is_root else None
         edges = np.linspace(0, len(self.reps), self.n_groups + 1).astype(int)
         total, saved = self.zero(), []
         for g in range(self.n_groups):
             ck3, ck4 = _group_checkpoints(checkpoint, g, self.n_groups)
-            part = self.group_sums(int(edges[g]), int(edges[g + 1]), ck3, ck4,
-                                   None if progress is None else _GroupProgress(progress, g, self.n_groups))
+            part = self.group_sums(int(edges[g]), int(edges[g + 1]), ck3, ck4, bar)
             total = {key: total[key] + part[key] for key in total}
             if ck4 is not None and self.n_groups > 1:
                 saved.append(ck4)
                 checkpoint.n_resumed += ck3.n_resumed + ck4.n_resumed  # the run's record counts every group's
+            if bar is not None:  # at the group's end (rank 0's share of the blocks may end before)
+                bar.count = max(bar.count, bar.total * (g + 1) / self.n_groups)
         for ck in saved:
             ck.remove()
+        if bar is not None:
+            bar.close()
         return total
 
 
