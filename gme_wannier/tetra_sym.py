@@ -273,15 +273,16 @@ class _SymmetricSum:
         return chunked_sum(len(bounds) - 1, moments_chunk, self.comm, checkpoint=ck4)
 
     def group_sums(self, lo: int, hi: int, ck3, ck4, bar) -> dict:
-        """Passes 3 and 4 for the representatives lo .. hi - 1 (a finished group's sum is read)."""
-        from .parallel import chunked_sum
-
+        """Passes 3 and 4 for the representatives lo .. hi - 1 (a finished group's sum is read from
+        its moments checkpoint: loaded once, on rank 0, and broadcast). Collective."""
         n4 = max(1, -(-(hi - lo) // self.chunk_size))
         bounds = np.linspace(lo, hi, n4 + 1).astype(int)
-        if self.n_groups > 1 and ck4 is not None and len(ck4.load(self.comm, n4)[0]) == n4:  # a finished group
-            if bar is not None:
-                bar.skip(sum(self.items) / self.n_groups)
-            return chunked_sum(n4, None, self.comm, checkpoint=ck4)
+        if self.n_groups > 1 and ck4 is not None:
+            done, sums = ck4.load(self.comm, n4)  # sums on rank 0 only
+            if len(done) == n4:  # a finished group
+                if bar is not None:
+                    bar.skip(sum(self.items) / self.n_groups)
+                return self.comm.bcast(sums)
         return self.group_moments(lo, self.group_weights(lo, hi, ck3, bar), bounds, ck4)
 
     def grouped_sums(self, checkpoint, progress) -> dict:
