@@ -24,36 +24,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = os.path.join(os.path.dirname(ROOT), "shared", "data", "Te_tut24", "Te")
 
 
-def per_band_terms(interp, k, degen_thresh):
-    """v_i m_j per band (group means, as the tetrahedron kernel uses them): float (nk, nw, 3, 3)."""
-    from gme_wannier import moments as mom
-    from gme_wannier.banddata import band_data
-    from gme_wannier.integrate import GMESettings, SurfaceWeights, gme_sums
+def per_band_terms(interp, k):
+    """v_i m_j per band (group means, as the tetrahedron kernel uses them): float (nk, nw, 3, 3).
+    ``tetra.tetra_chunk`` per point, with one "Fermi level" per band and W[k, n, e] = delta_ne (the
+    moment at the band energy does not use the levels)."""
+    from gme_wannier.integrate import GMESettings
+    from gme_wannier.tetra import tetra_chunk
 
     nw = interp.nw
     st = GMESettings(fermi_energies=tuple(np.arange(nw, dtype=float)))  # one "level" per band
     out = np.zeros((len(k), nw, 3, 3))
     for s in range(0, len(k), 500):
         kk = k[s:s + 500]
-        bd, _ = band_data(interp, kk, degen_thresh=degen_thresh, columns=(0, nw))
-        lab = bd.labels
-        cnt = np.maximum(mom.group_sum(np.ones(lab.shape), lab), 1.0)
-        fi = mom.group_first_index(lab)
-
-        def per_band(x):
-            shape = (len(lab),) + (1,) * (x.ndim - 2) + (lab.shape[1],)
-            g = mom.group_sum(x, lab) / cnt.reshape(shape)
-            return np.take_along_axis(g, np.broadcast_to(fi.reshape(shape), g.shape), axis=-1)
-
         W = np.broadcast_to(np.eye(nw)[None], (len(kk), nw, nw)).copy()  # W[k, n, e] = delta_ne
-        out[s:s + 500] = gme_sums(SurfaceWeights(W, per_band(bd.v), per_band, np.ones(W.shape[:2])), bd, st,
-                                  per_point=True)["orb"]
+        out[s:s + 500] = tetra_chunk(interp, kk, W, 0, 0, st, per_point=True)["orb"]
     return out
 
 
 def cell_sums(model, interp, EF, M, sub):
     """Tetrahedron sums per cell of mesh M over its sub^3 subcells on M*sub: float (nM, nE, 3, 3)."""
-    from gme_wannier.integrate import GMESettings
     from gme_wannier.tetra import _CUBE, cube_tetrahedra, tetra_corner_weights
 
     F = M * sub
@@ -70,7 +59,7 @@ def cell_sums(model, interp, EF, M, sub):
     cut = (et.min(2) < EF.max()) & (et.max(2) > EF.min())  # (nsub, 6, nw)
     X = np.zeros((len(k), interp.nw, 3, 3))
     need = np.unique(tets[np.any(cut, axis=2)])
-    X[need] = per_band_terms(interp, k[need], GMESettings(fermi_energies=(0.0,)).degen_thresh)
+    X[need] = per_band_terms(interp, k[need])
     out = np.zeros((len(orig), len(EF), 3, 3))
     vol = 1.0 / (6.0 * np.prod(F))
     for n in range(interp.nw):

@@ -218,7 +218,7 @@ def fermi_surface_weights(E: np.ndarray, mesh: Sequence[int], recip_lattice: np.
 
 
 def tetra_chunk(interp: Interpolator, k_red: np.ndarray, W: np.ndarray, band0: int, pad: int,
-                st: GMESettings) -> dict:
+                st: GMESettings, per_point: bool = False) -> dict:
     """Raw sums of one chunk with tetrahedron weights (same keys and units as
     :func:`gme_wannier.integrate.fermi_surface_chunk`).
 
@@ -226,11 +226,14 @@ def tetra_chunk(interp: Interpolator, k_red: np.ndarray, W: np.ndarray, band0: i
     at these k-points. Per-band quantities are group means (the group sum shared equally by its
     members, gauge invariant); bands band0 - pad .. band0 + nb + pad - 1 are evaluated so that
     groups at the edges are whole.
+    per_point : the sum of each point instead of their total: ``orb`` (and ``spin``) float
+    (nk, nE, 3, 3), ``dos`` (nk, nE); e.g. with W[k, n, e] = 1 for e = n, the terms of every band
+    at every point, to be weighted per cell (benchmarks/local_refinement_t0.py).
     """
     out = zero_sums(interp, len(st.EF))
     nk, nb, _ = W.shape
     if nk == 0:
-        return out
+        return {key: np.zeros((0,) + v.shape) for key, v in out.items()} if per_point else out
     b_lo = max(0, band0 - pad)
     b_hi = min(interp.nw, band0 + nb + pad)
     bd, _ = band_data(interp, k_red, degen_thresh=st.degen_thresh, columns=(b_lo, b_hi - b_lo))
@@ -248,7 +251,7 @@ def tetra_chunk(interp: Interpolator, k_red: np.ndarray, W: np.ndarray, band0: i
 
     if st.degeneracy == "skip":
         W = W * (np.take_along_axis(size, fi, axis=-1)[:, inner] < 1.5)[:, :, None]
-    return gme_sums(SurfaceWeights(W, per_band(bd.v), per_band, np.ones(W.shape[:2])), bd, st)
+    return gme_sums(SurfaceWeights(W, per_band(bd.v), per_band, np.ones(W.shape[:2])), bd, st, per_point=per_point)
 
 
 # mesh points whose energies one block holds at a time (all bands: 200k x 56 x 8 B = 90 MB)

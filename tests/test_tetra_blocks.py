@@ -109,3 +109,27 @@ def test_screened_tetrahedra_equal_every_cell_on_a_real_model():
         assert scale > 0, key
         assert np.abs(got[key] - ref[key]).max() < 1e-12 * scale, key
     assert sum(counted) < 0.6 * n_all, (sum(counted), n_all)
+
+
+def test_per_point_sums_are_each_points_own_and_add_up_to_the_chunk():
+    """tetra_chunk(per_point=True): row i is the sum of point i alone (as a chunk of one point),
+    and the rows add up to the chunk's sum; an empty chunk gives zero rows."""
+    model = weyl_pair_model(b=0.3)
+    mesh = (10, 9, 8)
+    st = GMESettings(fermi_energies=(0.2, 0.5, 0.8))
+    interp = Interpolator(model, external=st.external, spin=st.spin)
+    k = uniform_mesh(mesh)
+    act, W = tetra.fermi_surface_weights(interp.energies(k), mesh, model.recip_lattice, st.EF, sparse=True)
+    total = tetra.tetra_chunk(interp, k[act], W, 0, 4, st)
+    rows = tetra.tetra_chunk(interp, k[act], W, 0, 4, st, per_point=True)
+    assert set(rows) == set(total)
+    for key in total:
+        assert rows[key].shape == (len(act),) + total[key].shape, key
+        scale = np.abs(total[key]).max()
+        assert scale > 0 and np.abs(rows[key].sum(axis=0) - total[key]).max() < 1e-12 * scale, key
+    for i in np.argsort(-np.abs(rows["orb"]).reshape(len(act), -1).max(axis=1))[:5]:  # the largest rows
+        alone = tetra.tetra_chunk(interp, k[act][i:i + 1], W[i:i + 1], 0, 4, st)
+        for key in total:
+            np.testing.assert_allclose(rows[key][i], alone[key], rtol=1e-12, atol=1e-14 * np.abs(total[key]).max())
+    empty = tetra.tetra_chunk(interp, k[:0], W[:0], 0, 4, st, per_point=True)
+    assert {key: v.shape for key, v in empty.items()} == {key: (0,) + v.shape for key, v in total.items()}
