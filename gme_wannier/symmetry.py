@@ -34,7 +34,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import spglib
@@ -55,7 +55,11 @@ __all__ = [
 ]
 
 # gme_wannier.irreducible builds on this module (CrystalSymmetry, the spglib call), so its names
-# are re-exported on first use (PEP 562) rather than imported here, which would be circular.
+# are re-exported on first use (PEP 562, __getattr__ below) rather than imported here, which would
+# be circular; the import is written out for readers and static checkers (pyflakes, mypy).
+if TYPE_CHECKING:
+    from .irreducible import IrreducibleKpoints, irreducible_kpoints, irreducible_points_lowmem, kspace_operations
+
 _IRREDUCIBLE_NAMES = ("kspace_operations", "IrreducibleKpoints", "irreducible_kpoints",
                       "irreducible_points_lowmem")
 

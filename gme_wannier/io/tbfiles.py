@@ -183,7 +183,7 @@ def read_wsvec(source: PathOrStream, num_wann: int, path: Optional[str] = None) 
     if "use_ws_distance=.false." in first.replace(" ", "").lower():
         return None
     vals = _numbers(rest, path, "shift list").astype(int)
-    rows_R, rows_mn, rows_T, rows_nd = [], [], [], []
+    rows_R = []  # (start in vals, number of shifts) of each (R, m, n) record
     i, size = 0, vals.size
     try:
         while i < size:

@@ -14,7 +14,6 @@ import io
 import logging
 import os
 import warnings
-from typing import Optional
 
 import numpy as np
 
@@ -35,8 +34,9 @@ def _quiet():
 
 
 def _import_wb():
+    """WannierBerri's readers (a required dependency), imported with its banner kept quiet: the
+    submodule imports load the package itself."""
     with _quiet():
-        import wannierberri  # noqa: F401
         from wannierberri.system.system_R import System_R
         from wannierberri.w90files import EIG, MMN, SPN, UHU, CheckPoint, WannierData
         from wannierberri.w90files.bkvectors import BKVectors
