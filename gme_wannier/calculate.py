@@ -10,6 +10,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
+from .convergence import level_envelope
 from .integrate import GME_CHARACTER, GMESettings, to_ampere
 from .io.errors import GMEInputError
 from .model import TBModel
@@ -93,6 +94,8 @@ def compute(model: TBModel, settings: GMESettings, sampling: Optional[Sampling] 
                                                               estimate_error=estimate_error, **fixed)
         n_eval = mesh_info.get("n_evaluated", mesh_info.get("n_kpoints", 0))
         K, K_err, method = _fixed_error(raw, model, settings, crystal.project, mesh_info)
+    if K_err is not None:  # bars per level: the largest estimate nearby (docs/convergence.md)
+        K_err = level_envelope(K_err, settings.EF, 0.0 if sampling.kernel == "tetra" else settings.smearing.width)
     K_err, missed = _unsampled_levels(model, settings, raw.get("dos"), K_err, crystal.sym if crystal.use else None,
                                       sampling.box)
     extra = {q.name: q.finish(extra_raw, model, settings, crystal.sym if crystal.use else None) for q in quantities}

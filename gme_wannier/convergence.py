@@ -23,10 +23,15 @@ from typing import Optional, Sequence
 import numpy as np
 
 __all__ = ["submesh_factor", "submesh_weights", "convergence_record", "ConvergenceOptions", "mesh_sequence",
-           "mesh_error", "converge", "forecast", "avoid_special", "WARN_ABOVE", "CONVERGED_DEFAULT"]
+           "mesh_error", "converge", "forecast", "avoid_special", "level_envelope", "WARN_ABOVE", "CONVERGED_DEFAULT",
+           "ENVELOPE_WIDTHS", "ENVELOPE_MIN_EV"]
 
 WARN_ABOVE = 0.10  # a warning line when the estimate exceeds 10 % of max |alpha_total|
 CONVERGED_DEFAULT = 0.01  # without a tolerance, "converged" means an estimate below 1 %
+# the error bar of a Fermi level is the largest estimate within ENVELOPE_WIDTHS smearing widths
+# (k_B T), and at least ENVELOPE_MIN_EV, of it, and of its two neighbours (level_envelope)
+ENVELOPE_WIDTHS = 4.0
+ENVELOPE_MIN_EV = 0.03
 
 
 def submesh_factor(mesh: Sequence[int], shift: Sequence[int] = (0, 0, 0)) -> Optional[int]:
@@ -70,6 +75,40 @@ def convergence_record(K_total: np.ndarray, K_error: np.ndarray, tolerance: Opti
             "converged_means": (f"estimated_error <= tolerance ({tolerance})" if tolerance is not None else
                                 f"estimated_error <= {CONVERGED_DEFAULT} (no --tolerance given)"),
             "n_kpoints_evaluated": int(n_kpoints), "method": method}
+
+
+def level_envelope(K_error: np.ndarray, fermi_energies: Sequence[float], width_eV: float) -> np.ndarray:
+    """The error bars (nE, 3, 3) of the Fermi levels: at each level and component, the largest
+    estimate among the levels within max(ENVELOPE_WIDTHS * width, ENVELOPE_MIN_EV) of it and
+    its two neighbours in energy.
+
+    K_error : float (nE, 3, 3), the estimate per level (any unit; inf stays inf);
+    fermi_energies : (nE,) eV, in any order; width_eV : the smearing width (k_B T), 0 at T = 0.
+
+    The change between two meshes is a sampling error whose sign and shape vary with E_F on the
+    energy scale of one mesh step across the Fermi surface (|v| h), while its size varies on the
+    scale of the smearing. The change can therefore pass through zero at a level where the error
+    of the finer mesh does not; the largest change nearby measures the size of the error there.
+    The maximum over all levels is unchanged, and so is the estimate the stopping rule uses.
+    Measured in docs/convergence.md ("Error bars per Fermi level")."""
+    err = np.asarray(K_error, dtype=float)
+    ef = np.asarray(fermi_energies, dtype=float)
+    if err.shape[0] < 2:
+        return err.copy()
+    order = np.argsort(ef, kind="stable")
+    e_sorted = ef[order]
+    window = max(ENVELOPE_WIDTHS * float(width_eV), ENVELOPE_MIN_EV)
+    lo = np.searchsorted(e_sorted, e_sorted - window - 1e-9, side="left")
+    hi = np.searchsorted(e_sorted, e_sorted + window + 1e-9, side="right")
+    pos = np.arange(len(ef))
+    lo, hi = np.minimum(lo, np.maximum(pos - 1, 0)), np.maximum(hi, np.minimum(pos + 2, len(ef)))
+    srt = err[order]
+    out = np.empty_like(srt)
+    for i in range(len(ef)):
+        out[i] = srt[lo[i]:hi[i]].max(axis=0)
+    res = np.empty_like(out)
+    res[order] = out
+    return res
 
 
 # --------------------------------------------------------------------------------------
