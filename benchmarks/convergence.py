@@ -13,8 +13,10 @@ For each case (a model, a temperature, a list of Fermi levels) the script measur
    ``--candidate-ratio``, N = +-1 mod 6) whose true error is at most ours: its wall time and
    the ratio to ours. This mesh is chosen in hindsight, knowing the reference; the automatic
    sequence cannot know it in advance;
-4. WannierBerri 26.10 (GME_orb_FermiSurf, same model, same Fermi-Dirac temperature, its point
-   group with irreducible K-points, adaptive refinement iterations, optionally its tetrahedra) on
+4. WannierBerri 26.10 (same model, same Fermi-Dirac temperature, its point group with irreducible
+   K-points, adaptive refinement iterations, optionally its tetrahedra; K_orb from its own formula
+   classes with the moment at the band energy, as ours and postw90, see
+   ``wb_band_moment_calculator``; ``--wb-moment fermi`` for its stock GME_orb_FermiSurf) on
    a ladder of grids NKdiv x NKFFT (both +-1 mod 6): the wall time of ``wannierberri.run`` for
    the first setting whose true error is at most ours, and the ratio.
 
@@ -206,13 +208,14 @@ def _cwd(path):
 
 def write_tb(model, path):
     """Our model (H_R on its R list, Wigner-Seitz images already expanded) as a Wannier90 _tb.dat
-    with degeneracies 1 and the centres on the diagonal of A(R=0): WannierBerri then evaluates the
-    same H(k), its internal orbital terms need nothing else.
+    with degeneracies 1 and the centres on the diagonal of A(R=0).
 
-    Not yet faithful for the internal orbital moment: on SrSi2 at 300 K the two codes differ by
-    10 % of max|K| on the same symmetric 65^3 grid (trace within 0.4 % at 11^3 without symmetry,
-    components up to 3 %); the phase convention of the centres is the suspect. The ladder prints
-    this same-grid difference; read the SrSi2 WannierBerri errors with it."""
+    WannierBerri's ``System_R.from_tb_file`` (system/system_tb.py, ``get_system_tb``) keeps this R
+    list as it is (no MDRS search of its own: ``do_ws_dist`` is not called) and takes the centres
+    from the diagonal of A(R=0) as the ``shifts_left_red`` of its ``Rvectors``, so its derivatives
+    use R + t_n - t_m (``Rvectors.cRvec_shifted``): the same H(k), velocities, Berry curvature and
+    internal orbital moment as ours (convention I), equal to 1e-12 at any k (checked by
+    ``benchmarks/wb_same_quantity.py``)."""
     nw = model.H_R.shape[1]
     with open(path, "w") as f:
         f.write("written by benchmarks/convergence.py from gme_wannier's model\n")
@@ -252,26 +255,74 @@ def wb_system(case, model, work):
     return system
 
 
-def wb_run(case, system, efermi, div, adpt, tetra, work):
-    """One WannierBerri run: (K_orb (nE, 3, 3) Ampere, seconds of wannierberri.run). At T = 0
-    (kernel tetra cases) its tetrahedra on the requested levels, without a smoother."""
+def wb_band_moment_calculator():
+    """WannierBerri's Fermi-surface calculator of sum_n (-f'(E_n)) v_n m_n with the orbital moment
+    at the band energy, m_n = Morb_H - E_n Omega (its formula ``covariant.morb``, the moment its
+    ``tabulate.OrbitalMoment`` prints and postw90's ``orb_nk``): the class, built from its own
+    ``StaticCalculator`` and ``FormulaProduct`` as its ``GME_orb_FermiSurf`` is.
+
+    ``GME_orb_FermiSurf`` (calculators/static.py, ``__call__``) computes VelHplus - 2 E_F VelOmega
+    with E_F the point of its internal E_F grid (``BerryDipole(...).mul_array(self.Efermi)``),
+    before smoothing: each state's moment is taken at the grid points around E_n, off by up to
+    dE/2 times 2 |Omega|. Near SrSi2's Weyl nodes |Omega| reaches 2e5 Angstrom^2 (k = (0, 0, 0.2)),
+    so with dE = k_BT/20 one such point is off by 19 % and the 15^3 sum by 16 % of max|K|; the
+    limit dE -> 0 is this calculator's quantity (benchmarks/wb_same_quantity.py)."""
+    from wannierberri import factors
+    from wannierberri.calculators.static import StaticCalculator
+    from wannierberri.formula import FormulaProduct
+    from wannierberri.formula.covariant import morb
+
+    class VelMorb(FormulaProduct):
+        def __init__(self, data_K, **kwargs_formula):
+            super().__init__([data_K.covariant("Ham", commader=1), morb(data_K, **kwargs_formula)], name="VelMorb")
+
+    class GMEOrbBandMoment(StaticCalculator):
+        def __init__(self, constant_factor=factors.factor_gme_orb, **kwargs):
+            self.Formula = VelMorb
+            self.fder = 1
+            super().__init__(constant_factor=constant_factor, **kwargs)
+
+    return GMEOrbBandMoment
+
+
+def wb_gme_calculator(moment, **kwargs):
+    """The K_orb calculator: ``moment`` "band" (:func:`wb_band_moment_calculator`, our quantity) or
+    "fermi" (WannierBerri's stock ``GME_orb_FermiSurf``, E_F of its internal grid in the moment)."""
     from wannierberri import calculators as calc
+
+    cls = wb_band_moment_calculator() if moment == "band" else calc.static.GME_orb_FermiSurf
+    return cls(degen_thresh=1e-4, **kwargs)
+
+
+def wb_energy_grid(case, per_kt):
+    """WannierBerri's internal E_F grid at finite T: step k_BT/``per_kt`` or finer with the requested
+    levels on it, padded by its smoother's cut (20 k_BT): (energies, indices of the levels)."""
+    efermi = efermi_list(*case["efermi"])
+    kT, step = K_B * case["T"], case["efermi"][2]
+    m = int(np.ceil(step / (kT / per_kt)))
+    dE = step / m
+    npad = int(np.ceil(WB_MAXDE * kT / dE)) + 2
+    e_int = efermi[0] + dE * np.arange(-npad, (len(efermi) - 1) * m + npad + 1)
+    return e_int, npad + m * np.arange(len(efermi))
+
+
+WB_MAXDE = 20.0  # WannierBerri's Fermi-Dirac smoother cut, in k_BT
+
+
+def wb_run(case, system, efermi, div, adpt, tetra, work, moment="band", per_kt=None):
+    """One WannierBerri run: (K_orb (nE, 3, 3) Ampere, seconds of wannierberri.run). At T = 0
+    (kernel tetra cases) its tetrahedra on the requested levels, without a smoother. ``moment``
+    as :func:`wb_gme_calculator`; ``per_kt``: internal E_F step k_BT/per_kt (default 100 for
+    "band", 20 for "fermi", the setting of the Te numbers in docs/performance.md)."""
     from wannierberri.smoother import FermiDiracSmoother
 
     kw = {"external_terms": False} if case["wb_kind"] == "tb" else {}
     if case["T"] == 0:  # T -> 0: its tetrahedra on the requested levels, no smoother
-        calcs = {"gme": calc.static.GME_orb_FermiSurf(Efermi=efermi, tetra=True, kwargs_formula=kw, degen_thresh=1e-4)}
+        calcs = {"gme": wb_gme_calculator(moment, Efermi=efermi, tetra=True, kwargs_formula=kw)}
         return _wb_timed(system, div, case["wb_fft"], adpt, tetra, calcs, work, np.arange(len(efermi)))
-    kT = K_B * case["T"]
-    step = case["efermi"][2]
-    m = int(np.ceil(step / (kT / 20)))  # internal E_F grid: kT/20 or finer, the requested levels on it
-    dE, maxde = step / m, 20.0
-    npad = int(np.ceil(maxde * kT / dE)) + 2
-    e_int = efermi[0] + dE * np.arange(-npad, (len(efermi) - 1) * m + npad + 1)
-    idx = npad + m * np.arange(len(efermi))
-    smoother = FermiDiracSmoother(e_int, case["T"], maxdE=maxde)
-    calcs = {"gme": calc.static.GME_orb_FermiSurf(Efermi=e_int, smoother=smoother, tetra=tetra, kwargs_formula=kw,
-                                                  degen_thresh=1e-4)}
+    e_int, idx = wb_energy_grid(case, per_kt or (100 if moment == "band" else 20))
+    smoother = FermiDiracSmoother(e_int, case["T"], maxdE=WB_MAXDE)
+    calcs = {"gme": wb_gme_calculator(moment, Efermi=e_int, smoother=smoother, tetra=tetra, kwargs_formula=kw)}
     return _wb_timed(system, div, case["wb_fft"], adpt, tetra, calcs, work, idx)
 
 
@@ -288,14 +339,16 @@ def _wb_timed(system, div, fft, adpt, tetra, calcs, work, idx):
     return np.array(res.results["gme"].dataSmooth)[idx], wall
 
 
-def wb_ladder(case, model, st, K_ref, target, work, quick, adpt_iter=4, divs=None):
+def wb_ladder(case, model, st, K_ref, target, work, quick, adpt_iter=4, divs=None, moment="band", per_kt=None):
     """WannierBerri grids in order of cost until one reaches ``target``; list of rows. The first
     grid runs the plain symmetric sum, its tetrahedra and ``adpt_iter`` adaptive refinement
-    iterations; the denser ones the plain sum, and the tetrahedra if they did better there."""
+    iterations; the denser ones the plain sum, and the tetrahedra if they did better there.
+    ``moment``, ``per_kt``: as :func:`wb_run`."""
     efermi = efermi_list(*case["efermi"])
     system = wb_system(case, model, work)
-    say(f"  WannierBerri: point group of {system.pointgroup.size} operations, "
-        f"NKFFT {case['wb_fft']}")
+    say(f"  WannierBerri: point group of {system.pointgroup.size} operations, NKFFT {case['wb_fft']}, orbital moment "
+        f"at the {'band energy (m_n at E_n, as ours)' if moment == 'band' else 'E_F grid (stock GME_orb_FermiSurf)'}"
+        + ("" if case["T"] == 0 else f", internal E_F step k_BT/{per_kt or (100 if moment == 'band' else 20):g}"))
     divs = divs or (case["wb_divs"][:2] if quick else case["wb_divs"])
     rows = []
     t0 = case["T"] == 0  # T -> 0: tetrahedra only (its smoother needs T > 0)
@@ -307,9 +360,10 @@ def wb_ladder(case, model, st, K_ref, target, work, quick, adpt_iter=4, divs=Non
         elif i == 1:  # on the denser grids: the plain sum, and the tetrahedra if they did better on the first
             configs = ((0, False),) + (((0, True),) if rows[1]["true_error"] < rows[0]["true_error"] else ())
         for adpt, tetra in configs:
-            K, s = wb_run(case, system, efermi, div, adpt, tetra, work)
+            K, s = wb_run(case, system, efermi, div, adpt, tetra, work, moment, per_kt)
             nk = [d * f for d, f in zip((div,) * 3, case["wb_fft"])]
-            row = {"NK": nk, "adpt_num_iter": adpt, "tetra": tetra, "wall_s": s, "true_error": rel_error(K, K_ref)}
+            row = {"NK": nk, "adpt_num_iter": adpt, "tetra": tetra, "moment": moment, "wall_s": s,
+                   "true_error": rel_error(K, K_ref)}
             rows.append(row)
             say(f"    NKdiv {div} x NKFFT {case['wb_fft']} = {'x'.join(map(str, nk))}, adpt_num_iter {adpt}, "
                 f"tetra {tetra}: {s:.1f} s, true error {100 * row['true_error']:.2f} %")
@@ -392,7 +446,8 @@ def uniform_comparison(model, st, kernel, auto, K_ref, target, args):
 def wb_comparison(name, case, model, st, K_ref, target, auto, args):
     """WannierBerri's ladder to the same true error; its rows."""
     work = os.path.join(tempfile.gettempdir(), f"gme_conv11_wb_{name}")
-    rows = wb_ladder(case, model, st, K_ref, target, work, args.quick, args.wb_adpt, args.wb_divs)
+    rows = wb_ladder(case, model, st, K_ref, target, work, args.quick, args.wb_adpt, args.wb_divs, args.wb_moment,
+                     args.wb_de_per_kt)
     ok = [r for r in rows if r["true_error"] <= target]
     if ok:
         say(f"  WannierBerri reaches {100 * target:.2f} % in {ok[0]['wall_s']:.1f} s -> WannierBerri / ours wall "
@@ -417,6 +472,11 @@ def main(argv=None):
     p.add_argument("--wb-adpt", type=int, default=4, help="WannierBerri adpt_num_iter tried on its first grid")
     p.add_argument("--wb-divs", type=int, nargs="+", default=None,
                    help="WannierBerri NKdiv ladder (default per case); the adaptive iterations run on the first")
+    p.add_argument("--wb-moment", choices=["band", "fermi"], default="band",
+                   help="WannierBerri's orbital moment: band (m_n at E_n, ours and postw90's; default) or fermi "
+                        "(its stock GME_orb_FermiSurf, E_F of its internal grid in the moment)")
+    p.add_argument("--wb-de-per-kt", type=float, default=None,
+                   help="WannierBerri's internal E_F step is k_BT / this (default 100 with band, 20 with fermi)")
     p.add_argument("--max-time", type=float, default=None, help="ours: ConvergenceOptions.max_time (s), none by default")
     p.add_argument("--ref-max-seconds", type=float, default=600.0,
                    help="do not compute a reference predicted to take longer (s; from the final mesh's time)")
