@@ -22,7 +22,7 @@
 
 Usage::
 
-    python benchmarks/wb_same_quantity.py                      # 11^3 and 15^3, about 4 min
+    python benchmarks/wb_same_quantity.py                      # 11^3 and 15^3, about 5 min
     python benchmarks/wb_same_quantity.py --meshes 11 --per-kt 20 100 400
     python benchmarks/wb_same_quantity.py --meshes --moments --wedges 125   # step 4 only, about 13 min
 
