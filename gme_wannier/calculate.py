@@ -10,7 +10,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
-from .convergence import level_envelope
+from .convergence import guard_order, level_envelope
 from .integrate import GME_CHARACTER, GMESettings, to_ampere
 from .io.errors import GMEInputError
 from .model import TBModel
@@ -18,6 +18,7 @@ from .report import approximation_record, convergence_method_text
 from .result import GMEResult
 from .sampling import fixed_sampling
 from .settings import RunControl, Sampling, SymmetryOptions
+from .symcheck import model_symmetry_check
 from .units import E_OVER_HBAR
 
 
@@ -88,7 +89,8 @@ def compute(model: TBModel, settings: GMESettings, sampling: Optional[Sampling] 
     if sampling.convergence is not None:
         raw, K, K_err, mesh_info, extra_raw, n_eval = _converged(model, settings, sampling, fixed, fp,
                                                                  crystal.project)
-        n_resumed, method = 0, convergence_method_text(sampling.convergence.growth)
+        order = sampling.convergence.order if sampling.convergence.order is not None else guard_order(sampling.kernel)
+        n_resumed, method = 0, convergence_method_text(sampling.convergence.growth, order)
     else:
         raw, mesh_info, extra_raw, n_resumed = fixed_sampling(model, settings, sampling, fingerprint=fp,
                                                               estimate_error=estimate_error, **fixed)
@@ -99,6 +101,9 @@ def compute(model: TBModel, settings: GMESettings, sampling: Optional[Sampling] 
     K_err, missed = _unsampled_levels(model, settings, raw.get("dos"), K_err, crystal.sym if crystal.use else None,
                                       sampling.box)
     extra = {q.name: q.finish(extra_raw, model, settings, crystal.sym if crystal.use else None) for q in quantities}
+    model_check = model_symmetry_check(model, settings, sampling, crystal.sym, crystal.project, run,
+                                       lambda r: to_ampere(r, model, settings), crystal.band_error) \
+        if crystal.use and estimate_error else None
     elapsed = time.perf_counter() - t0
     info = {
         "model": {"name": model.name, "num_wann": model.num_wann, "n_R": model.nR,
@@ -107,7 +112,8 @@ def compute(model: TBModel, settings: GMESettings, sampling: Optional[Sampling] 
         "settings": {**settings.fingerprint(), "smearing_description": settings.smearing.describe(),
                      "kernel": sampling.kernel},
         "mesh": mesh_info,
-        "symmetry": _symmetry_record(crystal, mesh_info, K["total"], sampling),
+        "symmetry": {**_symmetry_record(crystal, mesh_info, K["total"], sampling),
+                     **({"model_symmetry_check": model_check} if model_check else {})},
         "spin_degeneracy_factor": g,
         "convergence": _convergence_block(K["total"], K_err, sampling.convergence, n_eval, method, mesh_info, missed),
         "checkpoint": {"path": run.checkpoint, "resumed_chunks": int(n_resumed)} if run.checkpoint else None,
@@ -184,6 +190,8 @@ def _converged(model, settings, sampling, fixed: dict, fp: str, project):
     from .convergence import converge
 
     run, convergence = fixed["run"], sampling.convergence
+    if convergence.order is None:  # the guard's order by kernel: 1 at T -> 0 (tetrahedra), else 2
+        convergence = replace(convergence, order=guard_order(sampling.kernel))
 
     def run_mesh(m):
         tag = "x".join(map(str, m))

@@ -229,7 +229,7 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[d
     from .io.win import read_win
     from .load import _seed_from, load_model
     from .options import check_memory
-    from .report import convergence_warning
+    from .report import convergence_warning, symmetry_warning
     from .sanity import fermi_level_warning
     from .settings import RunControl, run_setup
 
@@ -256,9 +256,10 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[d
     result = compute(model, st, setup.sampling, symmetry=setup.symmetry, quantities=extra_quantities,
                      spin_degeneracy=setup.spin_degeneracy, run=run)
     attach_fermi_info(result, setup.fermi)
-    warn = convergence_warning(result, seed) if comm.is_root else None
-    if warn:
-        print(f"gme-wannier: warning: {warn}", file=sys.stderr)
+    for check in (convergence_warning, symmetry_warning):
+        warn = check(result, seed) if comm.is_root else None
+        if warn:
+            print(f"gme-wannier: warning: {warn}", file=sys.stderr)
     if keep is not None:
         keep.update(settings=st, box=setup.sampling.box)
     return model, result

@@ -45,6 +45,19 @@ def convergence_warning(result, seed: str) -> Optional[str]:
             f"max|alpha_total| (> {100 * WARN_ABOVE:.0f} %): not converged; {hint}")
 
 
+def symmetry_warning(result, seed: str) -> Optional[str]:
+    """The warning when the model's own symmetry breaking moves the symmetric sum by more than
+    the k-sampling error bar (``symmetry.model_symmetry_check``, :mod:`gme_wannier.symcheck`)."""
+    chk = (result.info.get("symmetry") or {}).get("model_symmetry_check")
+    est = (result.info.get("convergence") or {}).get("estimated_error") or 0.0
+    if not chk or chk["whole_zone_vs_symmetric"] <= max(est, 0.01):
+        return None
+    return (f"{seed}: the Wannier bands break the crystal symmetry by {1e3 * chk['band_symmetry_error_eV']:.1f} meV, "
+            f"and on {'x'.join(map(str, chk['mesh']))} the whole-zone alpha differs from the symmetric one by "
+            f"{100 * chk['whole_zone_vs_symmetric']:.1f} % of max|alpha|, beyond the error bar (k sampling only): "
+            "the symmetric result depends on which k-point of each star is used; compare with --symmetry off")
+
+
 def w90_texts(result, prefix: str) -> list:
     """(path, text) of the Wannier90-style outputs of ``--w90-dat PREFIX``: ``PREFIX-gme-K_orb.dat``,
     ``PREFIX-gme-K_spin.dat`` (zeros, said so, when the spin moment was not computed) and the
@@ -62,11 +75,13 @@ def w90_texts(result, prefix: str) -> list:
     return out + w90_dat_texts(result.extra, result.fermi_energies, prefix)
 
 
-def convergence_method_text(growth: float) -> str:
+def convergence_method_text(growth: float, order: float = 2.0) -> str:
     """How the automatic convergence estimates its error, for the result's record (``growth``:
-    ratio r of the spacings of successive meshes)."""
-    return (f"max(|K(N_k) - K(N_k-1)|, |K(N_k-1) - K(N_k-2)| / r^2) per component over a sequence of "
-            f"uniform meshes with spacings shrinking by r = {growth}")
+    ratio r of the spacings of successive meshes; ``order``: the power of r in the guard term)."""
+    power = "r" if order == 1 else f"r^{order:g}"
+    return (f"max(|K(N_k) - K(N_k-1)|, |K(N_k-1) - K(N_k-2)| / {power}) per component over a sequence of "
+            f"uniform meshes with spacings shrinking by r = {growth}; the bar of a Fermi level is the "
+            "largest of these within max(4 k_B T, 30 meV) of it")
 
 
 #: ZMS Eqs. (17)-(18): one isotropic Weyl pair with eps_R - eps_L = 0.1 eV
@@ -102,6 +117,10 @@ def run_summary(model, result, out_path: str, omega_tau: Optional[list] = None) 
     if "band_symmetry_error_eV" in sym:
         s.write(f"  Wannier Hamiltonian symmetry error: max |E(Rk)-E(k)| = {sym['band_symmetry_error_eV']:.1e} eV "
                 f"({sym.get('band_symmetry_error_window', '')})\n")
+    if "model_symmetry_check" in sym:
+        chk = sym["model_symmetry_check"]
+        s.write(f"  model symmetry check on {'x'.join(map(str, chk['mesh']))}: whole zone vs symmetric sum "
+                f"{100 * chk['whole_zone_vs_symmetric']:.1f} % of max|alpha| (not in the error bar)\n")
     if "tensor_symmetry_breaking" in sym:
         s.write(f"  whole-mesh tensor vs its symmetrized image: relative difference {sym['tensor_symmetry_breaking']:.1e}\n")
     if info["settings"].get("kernel") == "tetra":

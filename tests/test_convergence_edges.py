@@ -36,6 +36,7 @@ def test_sequence_stopped_after_an_estimate_of_zero():
     assert [m["estimated_error"] for m in r.info["mesh"]["meshes"]][:2] == [None, 0.0]
     assert conv["stop_reason"] == "max_kpoints" and conv["converged"] is False
     assert conv["forecast"]["text"].startswith("no forecast")
+    assert "/ r)" in conv["method"]  # tetrahedra: the guard assumes h^1 (guard_order)
 
 
 def test_sequence_on_meshes_that_miss_the_fermi_surface_is_not_converged():
