@@ -10,7 +10,7 @@ from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
-from .convergence import guard_order, level_envelope
+from .convergence import level_envelope
 from .integrate import GME_CHARACTER, GMESettings, to_ampere
 from .io.errors import GMEInputError
 from .model import TBModel
@@ -86,11 +86,11 @@ def compute(model: TBModel, settings: GMESettings, sampling: Optional[Sampling] 
     fp = run_fingerprint(model, settings, sampling, symopts.mode, run.chunk_size, quantities)
     run = replace(run, comm=comm)
     fixed = dict(sym=crystal.sym if crystal.use else None, run=run, quantities=quantities)
-    if sampling.convergence is not None:
+    if sampling.convergence is not None:  # the guard's order by kernel: 1 at T -> 0 (tetrahedra), else 2
+        sampling = replace(sampling, convergence=sampling.convergence.for_kernel(sampling.kernel))
         raw, K, K_err, mesh_info, extra_raw, n_eval = _converged(model, settings, sampling, fixed, fp,
                                                                  crystal.project)
-        order = sampling.convergence.order if sampling.convergence.order is not None else guard_order(sampling.kernel)
-        n_resumed, method = 0, convergence_method_text(sampling.convergence.growth, order)
+        n_resumed, method = 0, convergence_method_text(sampling.convergence.growth, sampling.convergence.power)
     else:
         raw, mesh_info, extra_raw, n_resumed = fixed_sampling(model, settings, sampling, fingerprint=fp,
                                                               estimate_error=estimate_error, **fixed)
@@ -102,8 +102,7 @@ def compute(model: TBModel, settings: GMESettings, sampling: Optional[Sampling] 
                                       sampling.box)
     extra = {q.name: q.finish(extra_raw, model, settings, crystal.sym if crystal.use else None) for q in quantities}
     model_check = model_symmetry_check(model, settings, sampling, crystal.sym, crystal.project, run,
-                                       lambda r: to_ampere(r, model, settings), crystal.band_error) \
-        if crystal.use and estimate_error else None
+                                       crystal.band_error) if crystal.use and estimate_error else None
     elapsed = time.perf_counter() - t0
     info = {
         "model": {"name": model.name, "num_wann": model.num_wann, "n_R": model.nR,
@@ -190,8 +189,6 @@ def _converged(model, settings, sampling, fixed: dict, fp: str, project):
     from .convergence import converge
 
     run, convergence = fixed["run"], sampling.convergence
-    if convergence.order is None:  # the guard's order by kernel: 1 at T -> 0 (tetrahedra), else 2
-        convergence = replace(convergence, order=guard_order(sampling.kernel))
 
     def run_mesh(m):
         tag = "x".join(map(str, m))

@@ -151,6 +151,18 @@ class ConvergenceOptions:
         if self.order is not None and not (np.isfinite(self.order) and 0.5 <= self.order <= 4):
             raise GMEInputError("convergence: order must be between 0.5 and 4")
 
+    @property
+    def power(self) -> float:
+        """The order the guard and the forecast use: ``order``, or 2 when it is left to the kernel
+        and not resolved (:func:`guard_order`; :func:`gme_wannier.calculate.compute` resolves it)."""
+        return self.order if self.order is not None else 2.0
+
+    def for_kernel(self, kernel: str) -> "ConvergenceOptions":
+        """These options with ``order`` resolved for ``kernel`` when it was left as None."""
+        from dataclasses import replace
+
+        return self if self.order is not None else replace(self, order=guard_order(kernel))
+
 
 def guard_order(kernel: str) -> float:
     """The order assumed by the guard term for a kernel: 1 for "tetra" (linear tetrahedra at
@@ -233,7 +245,7 @@ def converge(run_mesh, total_K, opts: ConvergenceOptions, recip_lattice: np.ndar
         n_total += n
         entry = {"mesh": list(mesh), "n_kpoints": n, "seconds": time.perf_counter() - t1, "estimated_error": None}
         if len(K_seq) >= 2:
-            err = mesh_error(K_seq, opts.growth, opts.order if opts.order is not None else 2.0)
+            err = mesh_error(K_seq, opts.growth, opts.power)
             scale = float(np.abs(K_seq[-1]).max())
             entry["estimated_error"] = float(err.max() / scale) if scale > 0 else (0.0 if err.max() == 0 else np.inf)
         meshes.append(entry)
@@ -279,7 +291,7 @@ def forecast(meshes: list, opts: ConvergenceOptions, recip_lattice: np.ndarray, 
     if q >= 1:
         return {**none, "text": f"no forecast: the estimate did not fall on the last mesh "
                                 f"({100 * est[-2]:.2g} % -> {100 * est[-1]:.2g} %)"}
-    q = max(q, 1.0 / opts.growth ** (opts.order if opts.order is not None else 2.0))
+    q = max(q, 1.0 / opts.growth ** opts.power)
     last = meshes[-1]
     per_k = last["seconds"] / max(last["n_kpoints"], 1)
     later = mesh_sequence(recip_lattice, opts)

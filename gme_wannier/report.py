@@ -78,10 +78,12 @@ def w90_texts(result, prefix: str) -> list:
 def convergence_method_text(growth: float, order: float = 2.0) -> str:
     """How the automatic convergence estimates its error, for the result's record (``growth``:
     ratio r of the spacings of successive meshes; ``order``: the power of r in the guard term)."""
+    from .convergence import ENVELOPE_MIN_EV, ENVELOPE_WIDTHS
+
     power = "r" if order == 1 else f"r^{order:g}"
     return (f"max(|K(N_k) - K(N_k-1)|, |K(N_k-1) - K(N_k-2)| / {power}) per component over a sequence of "
             f"uniform meshes with spacings shrinking by r = {growth}; the bar of a Fermi level is the "
-            "largest of these within max(4 k_B T, 30 meV) of it")
+            f"largest of these within max({ENVELOPE_WIDTHS:g} k_B T, {1e3 * ENVELOPE_MIN_EV:g} meV) of it")
 
 
 #: ZMS Eqs. (17)-(18): one isotropic Weyl pair with eps_R - eps_L = 0.1 eV

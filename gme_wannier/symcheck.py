@@ -33,16 +33,17 @@ def check_mesh(recip_lattice: np.ndarray, mesh=None) -> tuple:
     return m
 
 
-def model_symmetry_check(model, settings, sampling, sym, project: Callable, run, to_ampere: Callable,
+def model_symmetry_check(model, settings, sampling, sym, project: Callable, run,
                          band_error: Optional[float]) -> Optional[dict]:
     """Whole zone against irreducible points on :func:`check_mesh`, or None when the bands keep
     the symmetry to CHECK_ABOVE_EV, or the sampling is not a uniform mesh.
 
     sampling : the run's Sampling (its kernel and shift are kept); sym : CrystalSymmetry;
     project : the projection on the allowed form; run : RunControl (comm used; no checkpoint,
-    no progress); to_ampere : raw sums -> K dict; band_error : max |E(Rk) - E(k)|, eV.
+    no progress); band_error : max |E(Rk) - E(k)|, eV.
     Returns {"mesh", "whole_zone_vs_symmetric" (max |P K_whole - K_sym| / max |P K_whole| of
     K_total), "band_symmetry_error_eV"}."""
+    from .integrate import to_ampere
     from .sampling import fixed_sampling
 
     if band_error is None or not band_error > CHECK_ABOVE_EV or sampling.box is not None or sampling.refine:
@@ -53,7 +54,7 @@ def model_symmetry_check(model, settings, sampling, sym, project: Callable, run,
     K = []
     for s in (sym, None):
         raw, _, _, _ = fixed_sampling(model, settings, base, sym=s, run=quiet, estimate_error=False)
-        K.append(project(to_ampere(raw)["total"]))
+        K.append(project(to_ampere(raw, model, settings)["total"]))
     scale = float(np.abs(K[1]).max())
     diff = float(np.abs(K[1] - K[0]).max())
     return {"mesh": [int(n) for n in mesh], "band_symmetry_error_eV": float(band_error),
