@@ -284,21 +284,23 @@ def _convergence_block(K_total, K_err, convergence, n_eval: int, method, mesh_in
 
 
 def band_symmetry_error(model: TBModel, sym, emax: float = np.inf, n_samples: int = 8, seed: int = 0) -> float:
-    """max |E_n(R k) - E_n(k)| (eV) over random k, the point operations, and the bands below
-    ``emax`` (eV): how well the Wannier Hamiltonian respects the crystal symmetry that the k
-    reduction assumes. (Disentangled bands above the frozen window need not be symmetric.)"""
+    """max |E_n(K_g k) - E_n(k)| (eV) over random k, the k-space operations K_g that the k
+    reduction uses (:func:`gme_wannier.irreducible.kspace_operations`: every rotation, and
+    k -> -k with time reversal; a primed operation as k -> -R k), and the bands below ``emax``
+    (eV): how well the Wannier Hamiltonian respects the symmetry that the k reduction assumes.
+    (Disentangled bands above the frozen window need not be symmetric.)"""
     from .bands import Interpolator
+    from .irreducible import kspace_operations
 
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(seed)
     interp = Interpolator(model, external=False, spin=False)
     k = rng.random((n_samples, 3))
-    B = model.recip_lattice
-    kc = k @ B
-    k_all = np.concatenate([k] + [(kc @ Rc.T) @ np.linalg.inv(B) for Rc in sym.rotations_cart])
+    kops, _ = kspace_operations(sym)
+    k_all = np.concatenate([k] + [k @ K.T for K in kops])
     with threadpool_limits(limits=1):  # small matrices: multithreaded BLAS is slower
-        E = interp.energies(k_all).reshape(len(sym.rotations_cart) + 1, n_samples, -1)
+        E = interp.energies(k_all).reshape(len(kops) + 1, n_samples, -1)
     nb = max(1, int((E[0] < emax).sum(axis=1).min()))
     return float(np.abs(E[1:, :, :nb] - E[0][None, :, :nb]).max())
 

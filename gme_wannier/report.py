@@ -117,7 +117,7 @@ def run_summary(model, result, out_path: str, omega_tau: Optional[list] = None) 
     else:
         s.write(f"  box integration, {mesh['n_kpoints']} k\n")
     if "band_symmetry_error_eV" in sym:
-        s.write(f"  Wannier Hamiltonian symmetry error: max |E(Rk)-E(k)| = {sym['band_symmetry_error_eV']:.1e} eV "
+        s.write(f"  Wannier Hamiltonian symmetry error: max |E(gk)-E(k)| = {sym['band_symmetry_error_eV']:.1e} eV "
                 f"({sym.get('band_symmetry_error_window', '')})\n")
     if "model_symmetry_check" in sym:
         chk = sym["model_symmetry_check"]

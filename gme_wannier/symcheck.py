@@ -40,7 +40,7 @@ def model_symmetry_check(model, settings, sampling, sym, project: Callable, run,
 
     sampling : the run's Sampling (its kernel and shift are kept); sym : CrystalSymmetry;
     project : the projection on the allowed form; run : RunControl (comm used; no checkpoint,
-    no progress); band_error : max |E(Rk) - E(k)|, eV.
+    no progress); band_error : max |E(gk) - E(k)|, eV (calculate.band_symmetry_error).
     Returns {"mesh", "whole_zone_vs_symmetric" (max |P K_whole - K_sym| / max |P K_whole| of
     K_total), "band_symmetry_error_eV"}."""
     from .integrate import to_ampere

@@ -451,7 +451,7 @@ def _magnetic_group(cell: tuple, mm: np.ndarray, spin_only: bool, symprec: float
 # --------------------------------------------------------------------------------------
 
 BAND_SYMMETRY_THRESHOLD = 0.05
-"""eV. Largest band symmetry error (max |E_n(R k) - E_n(k)| over the point operations, random k
+"""eV. Largest band symmetry error (max |E_n(g k) - E_n(k)| over the point operations and time reversal, random k
 and the bands below max(E_F) + 1 eV) accepted with ``symmetry="auto"``. Real Wannier models
 break their crystal symmetry by 3.5e-6 eV (Te), 4.5 meV (GaAs), 16 meV (SrSi2) and 28 meV (Te
 with SOC from ``_wsvec.dat``); a structure that is not the model's (a one-atom cell for Te,
@@ -482,7 +482,8 @@ def check_band_symmetry(model, sym: CrystalSymmetry, fermi_energies, threshold: 
     Returns
     -------
     float
-        The band symmetry error ``max |E_n(R k) - E_n(k)|``, eV.
+        The band symmetry error ``max |E_n(g k) - E_n(k)|``, eV, over the k-space operations of
+        the reduction (rotations, time reversal k -> -k, primed operations k -> -R k).
 
     Raises
     ------
@@ -496,7 +497,8 @@ def check_band_symmetry(model, sym: CrystalSymmetry, fermi_energies, threshold: 
         name = source or getattr(model, "name", "the model")
         raise SymmetryError(
             f"--symmetry auto: the Hamiltonian of {name} breaks the symmetry of its structure "
-            f"({sym.international}, point group {sym.pointgroup}) by {err:.3g} eV (max |E_n(Rk) - E_n(k)|, "
-            f"limit {threshold:g} eV), so the symmetry reduction would give a wrong alpha: give the "
-            "structure of this model (.win atoms or --structure) or run with --symmetry off")
+            f"({sym.international}, point group {sym.pointgroup}{', time reversal' if sym.time_reversal else ''}) "
+            f"by {err:.3g} eV (max |E_n(gk) - E_n(k)|, limit {threshold:g} eV), so the symmetry reduction "
+            "would give a wrong alpha: give the structure of this model (.win atoms or --structure) and, "
+            "for a magnetic one, its --magmoms, or run with --symmetry off")
     return err

@@ -495,3 +495,48 @@ def test_tensor_character_signs_and_projection():
     mask[[0, 1, 2, 2], [2, 2, 0, 1]] = True
     np.testing.assert_allclose(P[mask], T[mask])
     assert np.all(P[~mask] == 0)
+
+
+def test_band_check_uses_the_operations_of_the_reduction():
+    """The band symmetry check compares E(K_g k) with E(k) for the k-space operations that the
+    reduction uses: time reversal k -> -k (a model that breaks it is caught even when all its
+    rotations hold) and a primed operation as k -> -R k (a magnetic group that the bands do
+    have is not refused). The two-node Weyl model breaks time reversal (E(-k) != E(k), by
+    2 b |sin k_z|) but keeps C2x combined with it."""
+    from gme_wannier.calculate import band_symmetry_error
+    from gme_wannier.models import weyl_pair_model
+    from gme_wannier.symmetry import CrystalSymmetry
+
+    m = weyl_pair_model(b=0.1)
+    eye, c2x = np.eye(3, dtype=int), np.diag([1, -1, -1])
+    grey_p1 = CrystalSymmetry("P1", 1, "1", eye[None], eye[None].astype(float), m.real_lattice)
+    primed = CrystalSymmetry("P2'", 3, "2", np.array([eye, c2x]), np.array([eye, c2x], float), m.real_lattice,
+                             time_reversal=False, antiunitary=[False, True], magnetic=True)
+    unprimed = CrystalSymmetry("P2", 3, "2", np.array([eye, c2x]), np.array([eye, c2x], float), m.real_lattice,
+                               time_reversal=False)
+    assert band_symmetry_error(m, grey_p1) > 0.15  # 2 b |sin k_z| at the random k
+    assert band_symmetry_error(m, primed) < 1e-12
+    assert band_symmetry_error(m, unprimed) > 0.15
+
+
+def test_a_model_without_time_reversal_is_refused_in_a_nonmagnetic_structure():
+    """The Weyl model in a P4mm structure (its rotations all keep the bands): the reduction
+    would pair k with -k and return exactly 0 (4mm allows no diagonal alpha with time reversal),
+    while the whole zone gives K_xx, K_zz ~ -3e-8 A. It is refused, naming --magmoms."""
+    from ase import Atoms
+
+    from gme_wannier.calculate import compute
+    from gme_wannier.integrate import GMESettings
+    from gme_wannier.models import weyl_pair_model
+    from gme_wannier.settings import Sampling, SymmetryOptions
+    from gme_wannier.smearing import Smearing
+    from gme_wannier.symmetry import SymmetryError
+
+    m = weyl_pair_model(b=0.1)
+    st = GMESettings(fermi_energies=[-0.05, 0.0], smearing=Smearing.from_temperature(300))
+    p4mm = Atoms("HLi", cell=m.real_lattice, scaled_positions=[[0, 0, 0], [0, 0, 0.3]], pbc=True)
+    with pytest.raises(SymmetryError, match="--magmoms") as exc:
+        compute(m, st, Sampling(mesh=(12, 12, 12)), symmetry=SymmetryOptions(structure=p4mm), estimate_error=False)
+    assert "P4mm" in str(exc.value) and "time reversal" in str(exc.value)
+    whole = compute(m, st, Sampling(mesh=(24, 24, 24)), symmetry="off", estimate_error=False)
+    assert np.abs(np.diagonal(whole.K["total"], axis1=1, axis2=2)).min() > 5e-9  # measured 1.0e-8 .. 3.6e-8
