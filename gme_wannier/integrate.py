@@ -293,7 +293,8 @@ def fermi_sea_chunk(interp: Interpolator, k_red: np.ndarray, weights: np.ndarray
         dm_orb[..., i] = (gp["m"] - gm["m"]) / (2 * dk)
         if interp.spin:
             dm_spin[..., i] = (gp["sigma"] - gm["sigma"]) / (2 * dk)
-    out = {"orb": np.einsum("kne,kjni->eij", occ, dm_orb, optimize=True), "dos": occ.sum(axis=(0, 1))}
+    dos = (st.smearing.delta(g0["E"][:, :, None] - EF[None, None, :]) * np.asarray(weights)[:, None, None]).sum(axis=(0, 1))
+    out = {"orb": np.einsum("kne,kjni->eij", occ, dm_orb, optimize=True), "dos": dos}
     if interp.spin:
         out["spin"] = np.einsum("kne,kjni->eij", occ, dm_spin, optimize=True)
     return out

@@ -103,10 +103,14 @@ def _gapped_model():
 def test_fermi_sea_equals_fermi_surface(smearing):
     model = _gapped_model()
     st = GMESettings(fermi_energies=[3.3, 3.8], smearing=smearing)
-    surf = compute(model, st, Sampling(mesh=(32, 32, 32)), symmetry="off").K["orbital"]
-    sea = compute(model, st, Sampling(mesh=(32, 32, 32), kernel="sea"), symmetry="off").K["orbital"]
+    r_surf = compute(model, st, Sampling(mesh=(32, 32, 32)), symmetry="off")
+    r_sea = compute(model, st, Sampling(mesh=(32, 32, 32), kernel="sea"), symmetry="off")
+    surf, sea = r_surf.K["orbital"], r_sea.K["orbital"]
     assert np.abs(surf).max() > 0
     np.testing.assert_allclose(sea, surf, atol=1e-4 * np.abs(surf).max())
+    # the same mesh and smearing give the same DOS (the sea form once returned the electron count)
+    assert r_surf.dos.min() > 0
+    np.testing.assert_allclose(r_sea.dos, r_surf.dos, rtol=1e-9)
 
 
 def test_dos_counts_every_state_of_a_degenerate_group():
