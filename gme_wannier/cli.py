@@ -239,6 +239,8 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[d
                        convention=o.get("convention") or "wannierberri", ws_images=o.get("ws_images") or "mdrs",
                        ws_tolerance=float(o["ws_tolerance"]) if o.get("ws_tolerance") is not None else 1e-3,
                        cache=not o.get("no_cache", False))
+    if model.provenance.get("warning") and comm.is_root:
+        print(f"gme-wannier: warning: {model.provenance['warning']}", file=sys.stderr)
     win = read_win(seed + ".win") if os.path.exists(seed + ".win") else None
     setup = run_setup(o, model, win, seed=seed)
     st = setup.settings

@@ -391,10 +391,20 @@ def _from_hr(seed, files, windata, atoms, ws_images="mdrs", ws_tolerance=1e-3) -
     else:
         centres = np.zeros((nw, 3))
         centres_note = "no _centres.xyz: all Wannier functions placed at the cell origin"
-    iRvec, (H,), note = _images(files, windata, rs.iRvec, [rs.H_R], centres, windata.real_lattice, ws_images,
-                                ws_tolerance, used, ndegen=rs.ndegen)
+    if files["centres"] or (ws_images == "wsvec" and files["wsvec"]):
+        iRvec, (H,), note = _images(files, windata, rs.iRvec, [rs.H_R], centres, windata.real_lattice, ws_images,
+                                    ws_tolerance, used, ndegen=rs.ndegen)
+    elif files["wsvec"]:  # an MDRS fold needs the centres: Wannier90's own images instead
+        iRvec, (H,), note = _images(files, windata, rs.iRvec, [rs.H_R], centres, windata.real_lattice, "wsvec",
+                                    ws_tolerance, used, ndegen=rs.ndegen)
+    else:
+        iRvec, H, note = rs.iRvec, rs.H_R, "none (no _centres.xyz and no _wsvec.dat): R vectors as in the file"
     prov = {"source": "hr", "files": used,
             "orbital_moment": f"internal (tight-binding) terms only; {centres_note}",
             "spin_moment": "none (no .spn with this source)", "ws_distance": note}
+    if not files["centres"]:
+        prov["warning"] = (f"{seed}_centres.xyz not found: the Wannier centres are unknown, so they are put at the "
+                           f"cell origin (this changes the tight-binding velocity and moment), Wigner-Seitz images: {note}; "
+                           "write_xyz = true in the .win writes the file")
     return TBModel(real_lattice=windata.real_lattice, iRvec=iRvec, H_R=H, centres_cart=centres,
                    atoms=atoms, spinors=windata.spinors, name=os.path.basename(seed), provenance=prov)
