@@ -163,8 +163,9 @@ def _crystal(model: TBModel, settings: GMESettings, symopts: SymmetryOptions, sa
         info.update(sym.summary())
         info["allowed_form"] = form.to_dict()
     elif symopts.mode == "auto":
-        raise GMEInputError(f"{model.name}: no structure is known, so symmetry cannot be used "
-                            "(give one, or use symmetry='off')")
+        raise GMEInputError(f"{model.name}: no structure is known (no atoms_frac/atoms_cart block in the .win, no "
+                            "--structure), so the symmetry cannot be found: add the atoms to the .win, give "
+                            "--structure FILE, or use --symmetry off (symmetry='off' in Python)")
     use = symopts.mode == "auto" and sampling.box is None and not sampling.refine
     err = check_band_symmetry(model, sym, settings.fermi_energies) if use else None
     return _Crystal(sym, use, form.project if use else (lambda T: T), info, err)

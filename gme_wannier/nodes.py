@@ -202,7 +202,9 @@ def _symmetry(model: TBModel, symmetry):
     if isinstance(symmetry, CrystalSymmetry):
         sym = symmetry
     elif model.atoms is None:
-        raise GMEInputError(f"{model.name}: no structure is known, so symmetry cannot be used (use symmetry 'off')")
+        raise GMEInputError(f"{model.name}: no structure is known (no atoms_frac/atoms_cart block in the .win, no "
+                            "--structure), so the symmetry cannot be found: add the atoms to the .win, give "
+                            "--structure FILE, or use --symmetry off (symmetry='off' in Python)")
     else:
         sym = find_symmetry(model.atoms, source=model.name)
     kops, rots = kspace_operations(sym)

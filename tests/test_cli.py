@@ -607,3 +607,17 @@ def test_hr_without_centres_uses_the_wsvec_images_and_says_so(tmp_path, capsys):
     E = Interpolator(load_model(seed), external=False, spin=False).energies(k)
     E_ref = Interpolator(load_model(SRSI2, ws_images="wsvec"), external=False, spin=False).energies(k)
     np.testing.assert_allclose(E, E_ref, atol=1e-9)
+
+
+def test_a_win_without_atoms_names_the_ways_out(tmp_path, capsys):
+    """No atoms block: one line naming the .win block, --structure and --symmetry off, rc 2."""
+    import shutil
+
+    d = tmp_path / "srsi2"
+    shutil.copytree(os.path.dirname(SRSI2), d)
+    win = (d / "srsi2.win").read_text()
+    (d / "srsi2.win").write_text(re.sub(r"begin atoms_frac.*end atoms_frac\n", "", win, flags=re.S))
+    rc, _, err = cli(["run", str(d / "srsi2"), "--mesh", "4", "4", "4", "--efermi", "8.5", "-o",
+                      str(tmp_path / "o.json")], capsys)
+    assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "atoms_frac" in err and "--structure" in err and "--symmetry off" in err
