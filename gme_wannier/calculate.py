@@ -149,7 +149,7 @@ class _Crystal(NamedTuple):
 def _crystal(model: TBModel, settings: GMESettings, symopts: SymmetryOptions, sampling: Sampling) -> _Crystal:
     """Find the symmetry of the structure (``symopts.structure`` or ``model.atoms``) and, when the
     run uses it, refuse bands that do not have it (before the k loop)."""
-    from .symmetry import allowed_form, check_band_symmetry, find_symmetry
+    from .symmetry import allowed_form, check_band_symmetry, find_symmetry, no_structure_message
 
     atoms = symopts.structure if symopts.structure is not None else model.atoms
     sym, form, info = None, None, {"mode": symopts.mode}
@@ -163,9 +163,7 @@ def _crystal(model: TBModel, settings: GMESettings, symopts: SymmetryOptions, sa
         info.update(sym.summary())
         info["allowed_form"] = form.to_dict()
     elif symopts.mode == "auto":
-        raise GMEInputError(f"{model.name}: no structure is known (no atoms_frac/atoms_cart block in the .win, no "
-                            "--structure), so the symmetry cannot be found: add the atoms to the .win, give "
-                            "--structure FILE, or use --symmetry off (symmetry='off' in Python)")
+        raise GMEInputError(no_structure_message(model.name))
     use = symopts.mode == "auto" and sampling.box is None and not sampling.refine
     err = check_band_symmetry(model, sym, settings.fermi_energies) if use else None
     return _Crystal(sym, use, form.project if use else (lambda T: T), info, err)

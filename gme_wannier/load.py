@@ -391,11 +391,9 @@ def _from_hr(seed, files, windata, atoms, ws_images="mdrs", ws_tolerance=1e-3) -
     else:
         centres = np.zeros((nw, 3))
         centres_note = "no _centres.xyz: all Wannier functions placed at the cell origin"
-    if files["centres"] or (ws_images == "wsvec" and files["wsvec"]):
-        iRvec, (H,), note = _images(files, windata, rs.iRvec, [rs.H_R], centres, windata.real_lattice, ws_images,
-                                    ws_tolerance, used, ndegen=rs.ndegen)
-    elif files["wsvec"]:  # an MDRS fold needs the centres: Wannier90's own images instead
-        iRvec, (H,), note = _images(files, windata, rs.iRvec, [rs.H_R], centres, windata.real_lattice, "wsvec",
+    if files["centres"] or files["wsvec"]:
+        images = ws_images if files["centres"] else "wsvec"  # an MDRS fold needs the centres
+        iRvec, (H,), note = _images(files, windata, rs.iRvec, [rs.H_R], centres, windata.real_lattice, images,
                                     ws_tolerance, used, ndegen=rs.ndegen)
     else:
         iRvec, H, note = rs.iRvec, rs.H_R, "none (no _centres.xyz and no _wsvec.dat): R vectors as in the file"

@@ -195,16 +195,14 @@ def _recheck(bands: _Bands, found: list, failures: list, radius: float, gap_tol:
 
 def _symmetry(model: TBModel, symmetry):
     """CrystalSymmetry or None, and the k-space operations with det R of each."""
-    from .symmetry import CrystalSymmetry, find_symmetry, kspace_operations
+    from .symmetry import CrystalSymmetry, find_symmetry, kspace_operations, no_structure_message
 
     if symmetry is None or symmetry is False or symmetry == "off":
         return None, np.eye(3, dtype=int)[None], np.ones(1)
     if isinstance(symmetry, CrystalSymmetry):
         sym = symmetry
     elif model.atoms is None:
-        raise GMEInputError(f"{model.name}: no structure is known (no atoms_frac/atoms_cart block in the .win, no "
-                            "--structure), so the symmetry cannot be found: add the atoms to the .win, give "
-                            "--structure FILE, or use --symmetry off (symmetry='off' in Python)")
+        raise GMEInputError(no_structure_message(model.name))
     else:
         sym = find_symmetry(model.atoms, source=model.name)
     kops, rots = kspace_operations(sym)

@@ -450,6 +450,13 @@ def _magnetic_group(cell: tuple, mm: np.ndarray, spin_only: bool, symprec: float
 # does the Hamiltonian have the structure's symmetry?
 # --------------------------------------------------------------------------------------
 
+def no_structure_message(name: str) -> str:
+    """The one line for a symmetry run on a model with no structure (calculate and nodes)."""
+    return (f"{name}: no structure is known (no atoms_frac/atoms_cart block in the .win, no --structure), so "
+            "the symmetry cannot be found: add the atoms to the .win, give --structure FILE, or use "
+            "--symmetry off (symmetry='off' in Python)")
+
+
 BAND_SYMMETRY_THRESHOLD = 0.05
 """eV. Largest band symmetry error (max |E_n(g k) - E_n(k)| over the point operations and time reversal, random k
 and the bands below max(E_F) + 1 eV) accepted with ``symmetry="auto"``. Real Wannier models
