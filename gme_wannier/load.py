@@ -289,6 +289,16 @@ def _check_lattice(windata: WinData, lattice: np.ndarray, path: str) -> None:
                                    "(different structure, or lengths in Bohr vs Angstrom?)")
 
 
+def _check_mp_grid(windata: WinData, mp_grid: np.ndarray, path: str) -> None:
+    """The .win's mp_grid, when given, is the checkpoint's: else the .win (and so the structure
+    taken from it) is of another run."""
+    mp = windata.get_floats("mp_grid", 3)
+    if mp is not None and not np.array_equal(np.asarray(mp), np.asarray(mp_grid, dtype=float)):
+        raise InputFileError(path, f"mp_grid {np.asarray(mp_grid).tolist()} disagrees with mp_grid = "
+                                   f"{np.asarray(mp).astype(int).tolist()} in {windata.path}: are both from the same "
+                                   "Wannier90 run?")
+
+
 def _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention="wannierberri",
               ws_tolerance=1e-3) -> TBModel:
     from .io.w90data import load_w90_matrices
@@ -301,6 +311,7 @@ def _from_chk(seed, files, windata, atoms, use_uhu, use_spn, convention="wannier
     d = load_w90_matrices(seed, use_uhu=use_uhu, use_spn=use_spn, ws_tolerance=ws_tolerance)
     _check_num_wann(windata, d["num_wann"], d["files"][0])
     _check_lattice(windata, d["real_lattice"], d["files"][0])
+    _check_mp_grid(windata, d["mp_grid"], d["files"][0])
     spin = d.get("S_R") is not None
     full = d.get("CC_R") is not None
     prov = {

@@ -224,6 +224,9 @@ def load_postw90_model(seed: str, windata, *, use_uhu: bool = True, use_spn: boo
 
     wb = _import_wb()
     chk, eig, files = read_checkpoint_and_eig(seed, wb)
+    from .load import _check_mp_grid
+
+    _check_mp_grid(windata, chk.mp_grid, files[0])
     nb, nk = chk.num_bands, chk.num_kpts
     bkvec = mmn = uhu = spn = None
     if os.path.exists(seed + ".mmn"):

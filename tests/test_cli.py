@@ -621,3 +621,19 @@ def test_a_win_without_atoms_names_the_ways_out(tmp_path, capsys):
                       str(tmp_path / "o.json")], capsys)
     assert rc == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "atoms_frac" in err and "--structure" in err and "--symmetry off" in err
+
+
+def test_a_win_of_another_run_is_refused_by_its_mp_grid(tmp_path, capsys):
+    """Te_tut24's .chk (3x3x4) beside a .win that says mp_grid = 4 4 4: the structure would come
+    from another run's .win, so one line names both files and the two grids, rc 2."""
+    src = need("Te_tut24", "Te.chk")
+    d = tmp_path / "te"
+    d.mkdir()
+    for ext in ("chk", "eig", "mmn", "uHu"):
+        os.symlink(os.path.join(os.path.dirname(src), f"Te.{ext}"), d / f"Te.{ext}")
+    win = open(os.path.join(os.path.dirname(src), "Te.win")).read()
+    (d / "Te.win").write_text(re.sub(r"(?im)^\s*mp_grid.*$", "mp_grid = 4 4 4", win))
+    rc, _, err = cli(["run", str(d / "Te"), "--mesh", "4", "4", "4", "--efermi", "6.0", "-o",
+                      str(tmp_path / "o.json")], capsys)
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "Te.chk" in err and "Te.win" in err and "[3, 3, 4]" in err and "[4, 4, 4]" in err

@@ -210,7 +210,7 @@ def load_w90_matrices(seed: str, *, use_uhu: bool = True, use_spn: bool = True,
                                           f"({_short(exc)})") from None
     out = dict(real_lattice=np.array(system.real_lattice), iRvec=np.array(system.rvec.iRvec),
                H_R=np.array(system.get_R_mat("Ham")), centres_cart=np.array(system.wannier_centers_cart),
-               files=files, num_wann=num_wann)
+               files=files, num_wann=num_wann, mp_grid=np.asarray(chk.mp_grid, dtype=int).reshape(3))
     if have["mmn"]:
         out["A_R"] = np.array(system.get_R_mat("AA"))
         out["B_R"] = np.array(system.get_R_mat("BB")) if have["uhu"] else None
