@@ -220,6 +220,13 @@ def _add_nodes_parser(sub) -> None:
     nd.add_argument("--output", "-o", help="nodes JSON (default SEED-nodes.json in the current dir)")
 
 
+def _say_model_warning(model, comm=None) -> None:
+    """The loader's warning about the model (``provenance["warning"]``, e.g. no _centres.xyz), once:
+    every command that loads a model prints it."""
+    if model.provenance.get("warning") and (comm is None or comm.is_root):
+        print(f"gme-wannier: warning: {model.provenance['warning']}", file=sys.stderr)
+
+
 def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[dict] = None):
     """Load, compute; returns (model, result). The one library call of `run` and `screen`.
     ``keep``, if given, receives the settings and box used (for `run --decompose`)."""
@@ -239,8 +246,7 @@ def run_one(seed: str, o: dict, comm, progress: Optional[bool], keep: Optional[d
                        convention=o.get("convention") or "wannierberri", ws_images=o.get("ws_images") or "mdrs",
                        ws_tolerance=float(o["ws_tolerance"]) if o.get("ws_tolerance") is not None else 1e-3,
                        cache=not o.get("no_cache", False))
-    if model.provenance.get("warning") and comm.is_root:
-        print(f"gme-wannier: warning: {model.provenance['warning']}", file=sys.stderr)
+    _say_model_warning(model, comm)
     win = read_win(seed + ".win") if os.path.exists(seed + ".win") else None
     setup = run_setup(o, model, win, seed=seed)
     st = setup.settings
@@ -405,6 +411,7 @@ def _cmd_export(args) -> int:
                        use_uhu=not args.internal_only, convention=args.convention or "wannierberri",
                        ws_images=args.ws_images or "mdrs",
                        ws_tolerance=1e-3 if args.ws_tolerance is None else float(args.ws_tolerance))
+    _say_model_warning(model)
     if args.internal_only:
         model = model.replace(A_R=None, B_R=None, CC_R=None)
     model.to_npz(out)
@@ -505,12 +512,15 @@ def _cmd_nodes(args, parser) -> int:
     o = merge_options(args, parser)
     model = load_model(args.seed, source=o["source"], ws_images=o.get("ws_images") or "mdrs",
                        cache=not o.get("no_cache", False))
+    integrate = o.get("efermi") is not None or o.get("efermi_range") is not None
+    if not integrate:  # run_one below loads the model again and says it then
+        _say_model_warning(model)
     search = find_nodes(model, o["node_window"], scan_mesh=o["scan_mesh"], symmetry=o["symmetry"],
                         radius=float(o["radius"]), gap_tol=float(o["gap_tol"]),
                         spin_degeneracy=o.get("spin_degeneracy") or None)
     out = search.to_dict()
     text = nodes_text(search)
-    if o.get("efermi") is not None or o.get("efermi_range") is not None:
+    if integrate:
         _, result = run_one(args.seed, o, get_comm("serial"), progress=False)
         iso = result.decomposition("total")["iso"]
         out["alpha_iso_integrated"] = {"fermi_energies_eV": [float(x) for x in result.fermi_energies],

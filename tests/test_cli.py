@@ -607,6 +607,8 @@ def test_hr_without_centres_uses_the_wsvec_images_and_says_so(tmp_path, capsys):
     E = Interpolator(load_model(seed), external=False, spin=False).energies(k)
     E_ref = Interpolator(load_model(SRSI2, ws_images="wsvec"), external=False, spin=False).energies(k)
     np.testing.assert_allclose(E, E_ref, atol=1e-9)
+    rc, _, err = cli(["export", seed, "-o", str(tmp_path / "x_model.npz")], capsys)  # every loading command says it
+    assert rc == 0 and err.count("srsi2_centres.xyz not found") == 1
 
 
 def test_a_win_without_atoms_names_the_ways_out(tmp_path, capsys):
